@@ -1,0 +1,385 @@
+package dnsserver
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/net/ipv4"
+
+	"github.com/detour-dns/detour/policy"
+)
+
+// StateSource gives the server the current replicated state; cluster.Node
+// satisfies it. Watch returns the current State (nil before the first one)
+// and a channel that is closed when a newer State is published.
+type StateSource interface {
+	Watch() (*policy.State, <-chan struct{})
+}
+
+// Config configures a Server. The zero value of every field but Addr is a
+// sensible default.
+type Config struct {
+	// Addr is the "host:port" for both UDP and TCP; with port 0 a free
+	// port is chosen for UDP and the same one is used for TCP.
+	Addr string
+	// NodeID is answered in the EDNS0 NSID option.
+	NodeID string
+	// TSIGKeys maps absolute key names to base64 hmac-sha256 secrets, for
+	// zone transfers and NOTIFY.
+	TSIGKeys map[string]string
+	// Logger receives serving errors and transfer decisions; nil discards.
+	Logger *slog.Logger
+	// UDPWorkers is the number of goroutines reading the UDP socket
+	// (default GOMAXPROCS).
+	UDPWorkers int
+	// TCPIdleTimeout closes a TCP connection idle for this long (default
+	// 10s, RFC 7766 recommends seconds).
+	TCPIdleTimeout time.Duration
+	// TCPWriteTimeout bounds writing one reply (default 10s).
+	TCPWriteTimeout time.Duration
+	// MaxTCPConns bounds concurrent TCP connections (default 1000); more
+	// are closed at once.
+	MaxTCPConns int
+	// NotifyRetries is how many times a NOTIFY is sent without an answer
+	// (default 5), NotifyTimeout how long each try waits (default 2s).
+	NotifyRetries int
+	NotifyTimeout time.Duration
+}
+
+// Server is the authoritative DNS server of one node.
+type Server struct {
+	cfg     Config
+	src     StateSource
+	handler *Handler
+	log     *slog.Logger
+	notify  *notifier
+
+	mu      sync.Mutex
+	udp     *net.UDPConn
+	tcp     *net.TCPListener
+	conns   map[net.Conn]struct{}
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started bool
+	closed  bool
+}
+
+// New validates cfg and returns a Server that is not yet serving.
+func New(cfg Config, src StateSource) (*Server, error) {
+	if src == nil {
+		return nil, errors.New("dnsserver: nil StateSource")
+	}
+	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		return nil, fmt.Errorf("dnsserver: addr %q: %w", cfg.Addr, err)
+	}
+	if cfg.UDPWorkers <= 0 {
+		cfg.UDPWorkers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.TCPIdleTimeout <= 0 {
+		cfg.TCPIdleTimeout = 10 * time.Second
+	}
+	if cfg.TCPWriteTimeout <= 0 {
+		cfg.TCPWriteTimeout = 10 * time.Second
+	}
+	if cfg.MaxTCPConns <= 0 {
+		cfg.MaxTCPConns = 1000
+	}
+	if cfg.NotifyRetries <= 0 {
+		cfg.NotifyRetries = 5
+	}
+	if cfg.NotifyTimeout <= 0 {
+		cfg.NotifyTimeout = 2 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := NewHandler(HandlerConfig{NodeID: cfg.NodeID, TSIGKeys: cfg.TSIGKeys, Logger: log})
+	return &Server{cfg: cfg, src: src, handler: h, log: log, conns: map[net.Conn]struct{}{},
+		notify: newNotifier(h.tsig, cfg.NotifyRetries, cfg.NotifyTimeout, log)}, nil
+}
+
+// Handler returns the server's handler (for tests and metrics).
+func (s *Server) Handler() *Handler { return s.handler }
+
+// Start binds UDP and TCP, compiles the current state and starts serving
+// and following the StateSource until Shutdown or until ctx is done. On
+// error nothing is left running.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("dnsserver: already started")
+	}
+	var lc net.ListenConfig
+	pc, err := lc.ListenPacket(ctx, "udp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("dnsserver: listen udp %s: %w", s.cfg.Addr, err)
+	}
+	udp := pc.(*net.UDPConn)
+	host, _, _ := net.SplitHostPort(s.cfg.Addr)
+	_, port, _ := net.SplitHostPort(udp.LocalAddr().String())
+	ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		udp.Close()
+		return fmt.Errorf("dnsserver: listen tcp %s: %w", net.JoinHostPort(host, port), err)
+	}
+	s.udp, s.tcp = udp, ln.(*net.TCPListener)
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	s.started = true
+
+	st, changed := s.src.Watch()
+	s.apply(runCtx, st)
+	for range s.cfg.UDPWorkers {
+		s.wg.Add(1)
+		go s.serveUDP()
+	}
+	s.wg.Add(3)
+	go s.serveTCP()
+	go s.follow(runCtx, st, changed)
+	go func() { // stop when the caller's ctx ends
+		defer s.wg.Done()
+		select {
+		case <-ctx.Done():
+			s.stop()
+		case <-runCtx.Done():
+		}
+	}()
+	s.log.Info("dns: serving", "udp", udp.LocalAddr().String(), "tcp", ln.Addr().String())
+	return nil
+}
+
+// UDPAddr returns the bound UDP address (nil before Start).
+func (s *Server) UDPAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.udp == nil {
+		return nil
+	}
+	return s.udp.LocalAddr()
+}
+
+// TCPAddr returns the bound TCP address (nil before Start).
+func (s *Server) TCPAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tcp == nil {
+		return nil
+	}
+	return s.tcp.Addr()
+}
+
+// Shutdown stops serving: it closes the sockets and every TCP connection,
+// stops NOTIFY retries, and waits for the goroutines until ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		s.notify.wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("dnsserver: shutdown: %w", ctx.Err())
+	}
+}
+
+// stop closes everything once.
+func (s *Server) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started || s.closed {
+		return
+	}
+	s.closed = true
+	s.cancel()
+	s.notify.stop()
+	s.udp.Close()
+	s.tcp.Close()
+	for c := range s.conns {
+		c.Close()
+	}
+}
+
+// follow compiles every newly published State.
+func (s *Server) follow(ctx context.Context, last *policy.State, changed <-chan struct{}) {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+		var st *policy.State
+		st, changed = s.src.Watch()
+		if st != last {
+			s.apply(ctx, st)
+			last = st
+		}
+	}
+}
+
+// apply compiles st and sends NOTIFY for zones whose serial changed.
+func (s *Server) apply(ctx context.Context, st *policy.State) {
+	if st == nil {
+		return
+	}
+	if err := s.handler.SetState(st); err != nil {
+		s.log.Error("dns: keeping the previous view", "err", err)
+		return
+	}
+	s.notify.update(ctx, s.handler.view.Load())
+}
+
+// udpBatch is how many datagrams one recvmmsg/sendmmsg call moves.
+const udpBatch = 32
+
+// serveUDP reads batches of queries and writes batches of replies.
+func (s *Server) serveUDP() {
+	defer s.wg.Done()
+	pc := ipv4.NewPacketConn(s.udp)
+	in := make([]ipv4.Message, udpBatch)
+	out := make([]ipv4.Message, udpBatch)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, 4096)}
+		out[i].Buffers = [][]byte{make([]byte, 4096)}
+	}
+	bufs := make([][]byte, udpBatch)
+	for i := range bufs {
+		bufs[i] = out[i].Buffers[0]
+	}
+	for {
+		n, err := pc.ReadBatch(in, 0)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("dns: udp read", "err", err)
+			continue
+		}
+		k := 0
+		for i := range n {
+			remote := addrPort(in[i].Addr)
+			r := s.handler.handleRaw(in[i].Buffers[0][:in[i].N], remote, true, bufs[k])
+			if r.out == nil {
+				continue
+			}
+			out[k].Buffers[0] = r.out
+			out[k].Addr = in[i].Addr
+			k++
+		}
+		for sent := 0; sent < k; {
+			m, err := pc.WriteBatch(out[sent:k], 0)
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				s.log.Warn("dns: udp write", "err", err)
+				break
+			}
+			sent += m
+		}
+	}
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		return a.AddrPort()
+	case *net.TCPAddr:
+		return a.AddrPort()
+	}
+	return netip.AddrPort{}
+}
+
+// serveTCP accepts connections.
+func (s *Server) serveTCP() {
+	defer s.wg.Done()
+	for {
+		c, err := s.tcp.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("dns: tcp accept", "err", err)
+			continue
+		}
+		s.mu.Lock()
+		if s.closed || len(s.conns) >= s.cfg.MaxTCPConns {
+			s.mu.Unlock()
+			c.Close()
+			continue
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.serveConn(c)
+	}
+}
+
+// serveConn answers the queries of one TCP connection in order; pipelined
+// queries are read from the buffer and their replies flushed together.
+func (s *Server) serveConn(c net.Conn) {
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+	}()
+	remote := addrPort(c.RemoteAddr())
+	br := bufio.NewReaderSize(c, 8192)
+	bw := bufio.NewWriterSize(c, 16384)
+	pkt := make([]byte, 65535)
+	scratch := make([]byte, 65535)
+	var lenb [2]byte
+	for {
+		if br.Buffered() == 0 {
+			if err := bw.Flush(); err != nil {
+				return
+			}
+			c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout))
+		}
+		if _, err := io.ReadFull(br, lenb[:]); err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint16(lenb[:]))
+		if _, err := io.ReadFull(br, pkt[:n]); err != nil {
+			return
+		}
+		c.SetWriteDeadline(time.Now().Add(s.cfg.TCPWriteTimeout))
+		r := s.handler.handleRaw(pkt[:n], remote, false, scratch)
+		if r.xfr != nil {
+			if err := bw.Flush(); err != nil {
+				return
+			}
+			if err := s.handler.transfer(c, bw, r.xfr, remote, r.key, s.cfg.TCPWriteTimeout); err != nil {
+				s.log.Warn("dns: zone transfer", "remote", remote.String(), "err", err)
+				return
+			}
+			continue
+		}
+		if r.out == nil {
+			continue
+		}
+		binary.BigEndian.PutUint16(lenb[:], uint16(len(r.out)))
+		bw.Write(lenb[:])
+		if _, err := bw.Write(r.out); err != nil {
+			return
+		}
+	}
+}
