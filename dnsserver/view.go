@@ -17,8 +17,8 @@ const defaultTTL = 3600
 // view is everything the query path needs, compiled from one State. It is
 // immutable once built: answers copy slices before changing them.
 type view struct {
-	zones  map[string]*zoneView // canonical apex -> zone
-	serial map[string]uint32
+	zones map[string]*zoneView // canonical apex -> zone
+	index uint64               // State.Index it was compiled from
 }
 
 // zoneView is one compiled zone.
@@ -69,7 +69,7 @@ type choice struct {
 // compile builds the view of st. It fails, changing nothing, when the spec
 // holds data that cannot be served.
 func compile(st *policy.State) (*view, error) {
-	v := &view{zones: map[string]*zoneView{}, serial: st.ZoneSerials}
+	v := &view{zones: map[string]*zoneView{}, index: st.Index}
 	if st.Spec == nil {
 		return v, nil
 	}
