@@ -1,0 +1,186 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/detour-dns/detour/policy"
+)
+
+// fsm is the node's raft.FSM. It holds the current *policy.State behind an
+// atomic pointer and replaces it, copy-on-write, after every applied
+// command. Apply, Snapshot and Restore are called by raft from one
+// goroutine; State and Watch may be called from any goroutine.
+type fsm struct {
+	logger   *slog.Logger
+	handlers map[msgType]handler // built by newFSM, read-only afterwards
+
+	state atomic.Pointer[policy.State] // never nil
+
+	mu     sync.Mutex    // guards notify; held while storing state so Watch pairs them
+	notify chan struct{} // closed and replaced at every publish
+
+	restores atomic.Uint64 // snapshots restored since start
+}
+
+// handler applies one command type. apply decodes payload (panicking when
+// it does not decode) and changes next, a shallow copy of the current
+// state whose maps and Spec it must not modify in place. It returns the
+// response for the proposer; a returned error is a rejection that every
+// node reaches the same way, and next is then discarded.
+type handler struct {
+	name  string
+	apply func(next *policy.State, index uint64, payload []byte) any
+}
+
+var _ raft.FSM = (*fsm)(nil)
+
+// newFSM returns an fsm holding an empty State.
+func newFSM(logger *slog.Logger) *fsm {
+	f := &fsm{logger: logger, notify: make(chan struct{})}
+	f.state.Store(&policy.State{})
+	f.handlers = map[msgType]handler{
+		initClusterType:  {"init cluster", applyInitCluster},
+		applySpecType:    {"apply spec", applySpec},
+		upsertMemberType: {"upsert member", applyUpsertMember},
+		removeMemberType: {"remove member", applyRemoveMember},
+	}
+	return f
+}
+
+// Apply applies one committed log entry. It panics when the entry cannot
+// be applied the same way on every node: an unknown command type without
+// the ignore flag, or a payload that does not decode. Stopping is better
+// than silently diverging from the rest of the cluster.
+func (f *fsm) Apply(l *raft.Log) any {
+	if len(l.Data) == 0 {
+		panic(fmt.Sprintf("cluster: log entry %d (term %d) is empty; stopping rather than diverging from the cluster", l.Index, l.Term))
+	}
+	t := msgType(l.Data[0])
+	h, ok := f.handlers[t]
+	if !ok {
+		if t&ignoreUnknownFlag != 0 {
+			f.logger.Warn("skipping unknown ignorable command", "type", uint8(t), "index", l.Index)
+			return nil
+		}
+		panic(fmt.Sprintf("cluster: log entry %d has unknown command type %d; this binary is older than the cluster's log (upgrade it); stopping rather than diverging", l.Index, t))
+	}
+	prev := f.state.Load()
+	next := *prev
+	next.Index = l.Index
+	resp := h.apply(&next, l.Index, l.Data[1:])
+	if err, isErr := resp.(error); isErr {
+		f.logger.Debug("command rejected", "command", h.name, "index", l.Index, "error", err)
+		return err
+	}
+	policy.UpdateSerials(prev, &next, l.Index)
+	f.publish(&next)
+	return resp
+}
+
+// decodePayload decodes a command payload into v, or panics naming the
+// command and the log index: a payload that another node could decode and
+// this one cannot would make the nodes diverge.
+func decodePayload(name string, index uint64, payload []byte, v any) {
+	if err := json.Unmarshal(payload, v); err != nil {
+		panic(fmt.Sprintf("cluster: log entry %d (%s) does not decode: %v; stopping rather than diverging from the cluster", index, name, err))
+	}
+}
+
+func applyInitCluster(next *policy.State, index uint64, payload []byte) any {
+	var c initClusterCmd
+	decodePayload("init cluster", index, payload, &c)
+	if c.ClusterID == "" {
+		return fmt.Errorf("init cluster: empty cluster id")
+	}
+	if next.ClusterID != "" && next.ClusterID != c.ClusterID {
+		return fmt.Errorf("init cluster %s: %w (already %s)", c.ClusterID, ErrWrongCluster, next.ClusterID)
+	}
+	next.ClusterID = c.ClusterID
+	return nil
+}
+
+func applySpec(next *policy.State, index uint64, payload []byte) any {
+	var c applySpecCmd
+	decodePayload("apply spec", index, payload, &c)
+	if c.Spec == nil {
+		return fmt.Errorf("apply spec: no spec")
+	}
+	next.Spec = c.Spec
+	next.SpecVersion++
+	next.SpecIndex = index
+	return specResult{Version: next.SpecVersion}
+}
+
+func applyUpsertMember(next *policy.State, index uint64, payload []byte) any {
+	var c upsertMemberCmd
+	decodePayload("upsert member", index, payload, &c)
+	if c.Member.ID == "" {
+		return fmt.Errorf("upsert member: empty id")
+	}
+	m := maps.Clone(next.Members)
+	if m == nil {
+		m = make(map[string]policy.Member, 1)
+	}
+	m[c.Member.ID] = c.Member
+	next.Members = m
+	return nil
+}
+
+func applyRemoveMember(next *policy.State, index uint64, payload []byte) any {
+	var c removeMemberCmd
+	decodePayload("remove member", index, payload, &c)
+	m := maps.Clone(next.Members)
+	delete(m, c.ID)
+	next.Members = m
+	return nil
+}
+
+// publish makes s the current state and wakes everyone waiting in Watch.
+// s must not be modified afterwards.
+func (f *fsm) publish(s *policy.State) {
+	f.mu.Lock()
+	f.state.Store(s)
+	close(f.notify)
+	f.notify = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// current returns the published state; never nil.
+func (f *fsm) current() *policy.State { return f.state.Load() }
+
+// watch returns the published state and a channel closed when a newer one
+// is published.
+func (f *fsm) watch() (*policy.State, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state.Load(), f.notify
+}
+
+// Snapshot captures the current state; the encoding happens in Persist,
+// concurrently with later Applies, which never modify a published State.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	return &fsmSnapshot{state: f.state.Load()}, nil
+}
+
+// Restore replaces the state with the snapshot read from rc. The snapshot
+// is decoded completely before anything is swapped, so a bad snapshot
+// leaves the current state in place.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	s, err := decodeSnapshot(rc)
+	if err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	f.publish(s)
+	f.restores.Add(1)
+	f.logger.Info("restored snapshot", "index", s.Index, "spec_version", s.SpecVersion)
+	return nil
+}
