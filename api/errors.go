@@ -17,6 +17,8 @@ var (
 	ErrNoQuorum = errors.New("api: no quorum")
 	// ErrNodeIDTaken: a join used an ID that another address holds.
 	ErrNodeIDTaken = errors.New("api: node id already taken")
+	// ErrAddrTaken: a join used a Raft address another member holds.
+	ErrAddrTaken = errors.New("api: raft address already taken")
 	// ErrWrongCluster: a join carried another cluster's ID.
 	ErrWrongCluster = errors.New("api: belongs to another cluster")
 	// ErrUnknownMember: no member has that ID.
@@ -54,14 +56,14 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed" // 405
 	CodeNodeIDTaken      = "node_id_taken"      // 409
 	CodeWrongCluster     = "wrong_cluster"      // 409
+	CodeAddrTaken        = "raft_addr_taken"    // 409
 	CodeTooLarge         = "body_too_large"     // 413
 	CodeInternal         = "internal"           // 500
-	CodeBadGateway       = "leader_unreachable" // 502: forwarding to the leader failed
 	CodeNoQuorum         = "no_quorum"          // 503
-	CodeNoLeader         = "no_leader"          // 503: no leader known in bounded time
+	CodeNoLeader         = "no_leader"          // 503: no reachable leader in bounded time
 	CodeNotLeader        = "not_leader"         // 503: forwarded write reached a non-leader
 	CodeUnavailable      = "unavailable"        // 503: node not ready or shutting down
-	CodeTimeout          = "timeout"            // 504
+	CodeTimeout          = "timeout"            // 503: the write did not finish in bounded time
 )
 
 // ErrorDetail is one item of an error's details: a spec problem (Path), a

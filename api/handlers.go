@@ -482,6 +482,8 @@ func (s *Server) toError(err error) *Error {
 		return e(http.StatusServiceUnavailable, CodeNoQuorum)
 	case errors.Is(err, ErrNodeIDTaken):
 		return e(http.StatusConflict, CodeNodeIDTaken)
+	case errors.Is(err, ErrAddrTaken):
+		return e(http.StatusConflict, CodeAddrTaken)
 	case errors.Is(err, ErrWrongCluster):
 		return e(http.StatusConflict, CodeWrongCluster)
 	case errors.Is(err, ErrUnknownMember):

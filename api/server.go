@@ -68,6 +68,9 @@ const (
 type Config struct {
 	// Addr is the listen address ("127.0.0.1:8053"; port 0 picks one).
 	Addr string
+	// Listener, when set, is used by Start instead of binding Addr (the
+	// daemon binds first to learn its address). Shutdown closes it.
+	Listener net.Listener
 	// NodeID is this node's ID, sent in HeaderForwarded.
 	NodeID string
 	// Version is the build version reported by /v1/status.
@@ -150,17 +153,21 @@ func New(cfg Config, c Cluster) (*Server, error) {
 // Handler returns the API's http.Handler (for tests and embedding).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Start binds Config.Addr and serves in a goroutine until Shutdown.
+// Start binds Config.Addr (or takes Config.Listener) and serves in a
+// goroutine until Shutdown.
 func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.srv != nil {
 		return errors.New("api: already started")
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("api: listen on %s: %w", s.cfg.Addr, err)
+	ln := s.cfg.Listener
+	if ln == nil {
+		var lc net.ListenConfig
+		var err error
+		if ln, err = lc.Listen(ctx, "tcp", s.cfg.Addr); err != nil {
+			return fmt.Errorf("api: listen on %s: %w", s.cfg.Addr, err)
+		}
 	}
 	srv := &http.Server{
 		Handler:           s.handler,

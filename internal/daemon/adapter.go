@@ -1,0 +1,108 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+
+	"github.com/detour-dns/detour/api"
+	"github.com/detour-dns/detour/cluster"
+	"github.com/detour-dns/detour/policy"
+)
+
+// apiCluster adapts *cluster.Node to api.Cluster, translating types and
+// errors.
+type apiCluster struct {
+	node *cluster.Node
+}
+
+var _ api.Cluster = apiCluster{}
+
+// Status implements api.StatusReader.
+func (a apiCluster) Status() api.Status {
+	s := a.node.Status()
+	return api.Status{
+		NodeID:        s.NodeID,
+		Region:        s.Region,
+		Role:          s.Role,
+		LeaderID:      s.LeaderID,
+		LeaderAPIAddr: s.LeaderAPIAddr,
+		Term:          s.Term,
+		AppliedIndex:  s.AppliedIndex,
+		CommitIndex:   s.CommitIndex,
+		LastLogIndex:  s.LastLogIndex,
+		SpecVersion:   s.SpecVersion,
+		ClusterID:     s.ClusterID,
+		LastContact:   s.LastContact,
+	}
+}
+
+// Members implements api.StatusReader.
+func (a apiCluster) Members(ctx context.Context) ([]api.Member, error) {
+	ms, err := a.node.Members(ctx)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out := make([]api.Member, len(ms))
+	for i, m := range ms {
+		out[i] = api.Member{ID: m.ID, Region: m.Region, RaftAddr: m.RaftAddr, APIAddr: m.APIAddr, Voter: m.Voter, Leader: m.Leader}
+	}
+	return out, nil
+}
+
+// State implements api.StateReader.
+func (a apiCluster) State() *policy.State { return a.node.State() }
+
+// ApplySpec implements api.SpecWriter.
+func (a apiCluster) ApplySpec(ctx context.Context, spec *policy.Spec) (uint64, error) {
+	v, err := a.node.ApplySpec(ctx, spec)
+	return v, mapErr(err)
+}
+
+// Join implements api.MembershipWriter.
+func (a apiCluster) Join(ctx context.Context, r api.JoinRequest) error {
+	return mapErr(a.node.Join(ctx, cluster.JoinRequest{ID: r.ID, RaftAddr: r.RaftAddr, APIAddr: r.APIAddr,
+		Region: r.Region, ClusterID: r.ClusterID, NonVoter: r.NonVoter}))
+}
+
+// Remove implements api.MembershipWriter.
+func (a apiCluster) Remove(ctx context.Context, id string) error {
+	return mapErr(a.node.Remove(ctx, id))
+}
+
+// TransferLeadership implements api.MembershipWriter.
+func (a apiCluster) TransferLeadership(ctx context.Context, id string) error {
+	return mapErr(a.node.TransferLeadership(ctx, id))
+}
+
+// mappedError keeps the cluster's message and makes errors.Is match the
+// api sentinel as well as the original error.
+type mappedError struct {
+	kind, err error
+}
+
+func (m *mappedError) Error() string   { return m.err.Error() }
+func (m *mappedError) Unwrap() []error { return []error{m.kind, m.err} }
+
+// mapErr translates cluster errors into the api package's errors.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if nl, ok := errors.AsType[*cluster.NotLeaderError](err); ok {
+		return &api.NotLeaderError{LeaderID: nl.LeaderID, LeaderAPIAddr: nl.LeaderAPIAddr}
+	}
+	for _, m := range []struct{ from, to error }{
+		{cluster.ErrNotLeader, api.ErrNotLeader},
+		{cluster.ErrNoQuorum, api.ErrNoQuorum},
+		{cluster.ErrNodeIDTaken, api.ErrNodeIDTaken},
+		{cluster.ErrAddrTaken, api.ErrAddrTaken},
+		{cluster.ErrWrongCluster, api.ErrWrongCluster},
+		{cluster.ErrUnknownMember, api.ErrUnknownMember},
+		{cluster.ErrClosed, api.ErrUnavailable},
+	} {
+		if errors.Is(err, m.from) {
+			return &mappedError{kind: m.to, err: err}
+		}
+	}
+	return err
+}
