@@ -32,7 +32,7 @@ func mustLoad(t testing.TB, data []byte) *Spec {
 }
 
 func u32(v uint32) *uint32 { return &v }
-func weightp(v int) *int      { return &v }
+func weightp(v int) *int   { return &v }
 
 func TestLoadSpec_example(t *testing.T) {
 	s := mustLoad(t, readExample(t))
