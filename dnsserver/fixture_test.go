@@ -66,7 +66,8 @@ func exampleSpec() *policy.Spec {
 				{Name: "ns3.example.test.", Addresses: []string{"127.0.0.3"}},
 			},
 			Records: []policy.Record{
-				{Name: "example.test.", Type: "TXT", Values: []string{`"v=spf1 -all"`}},
+				{Name: "example.test.", Type: "TXT", Values: []string{"v=spf1 -all"}},
+				{Name: "txt.example.test.", Type: "TXT", Values: []string{`"two" "strings"`, "with \"quote\" inside"}},
 				{Name: "example.test.", Type: "MX", Values: []string{"10 mail.example.test."}},
 				{Name: "mail.example.test.", Type: "A", TTL: u32(3600), Values: []string{"198.51.100.25"}},
 				{Name: "docs.example.test.", Type: "CNAME", Values: []string{"www.example.test."}},

@@ -61,6 +61,8 @@ func queryCases() []queryCase {
 			answer: lines("example.test. 300 IN MX 10 mail.example.test.")},
 		{name: "TXT at the apex", qname: "example.test.", qtype: dns.TypeTXT, aa: true,
 			answer: lines(`example.test. 300 IN TXT "v=spf1 -all"`)},
+		{name: "TXT values: quoted strings as in a zone file, anything else literally", qname: "txt.example.test.", qtype: dns.TypeTXT, aa: true,
+			answer: lines(`txt.example.test. 300 IN TXT "two" "strings"`, `txt.example.test. 300 IN TXT "with \"quote\" inside"`)},
 		{name: "record TTL overrides the zone TTL", qname: "mail.example.test.", qtype: dns.TypeA, aa: true,
 			answer: lines("mail.example.test. 3600 IN A 198.51.100.25")},
 		{name: "AAAA record", qname: "v6.example.test.", qtype: dns.TypeAAAA, aa: true,

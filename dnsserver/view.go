@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -229,16 +230,23 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
-// notifyAddr reads "127.0.0.1", "127.0.0.1:5300" or "[::1]:53".
+// notifyAddr reads "127.0.0.1", "127.0.0.1:5300", "[::1]:53" or
+// "host:port"; port 53 is the default.
 func notifyAddr(s string) (string, error) {
+	s = strings.TrimSpace(s)
 	if ap, err := netip.ParseAddrPort(s); err == nil {
 		return ap.String(), nil
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return "", fmt.Errorf("%q is not an address or address:port", s)
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.AddrPortFrom(a, 53).String(), nil
 	}
-	return netip.AddrPortFrom(a, 53).String(), nil
+	if h, p, err := net.SplitHostPort(s); err == nil && h != "" && p != "" {
+		return s, nil
+	}
+	if _, ok := dns.IsDomainName(s); ok && s != "" {
+		return net.JoinHostPort(strings.TrimSuffix(s, "."), "53"), nil
+	}
+	return "", fmt.Errorf("%q is not an address, address:port or host:port", s)
 }
 
 func addrRR(owner string, ttl uint32, s string) (dns.RR, error) {
@@ -264,6 +272,15 @@ func parseRR(owner string, ttl uint32, typ, val, apex string) (dns.RR, error) {
 	}
 	if t == dns.TypeSOA {
 		return nil, fmt.Errorf("SOA records come from the zone's soa block")
+	}
+	if t == dns.TypeTXT && !strings.HasPrefix(strings.TrimSpace(val), `"`) {
+		// Unquoted text is taken literally: one string, cut every 255
+		// octets (as policy reads it: "v=spf1 -all" is one string).
+		var txt []string
+		for len(val) > 255 {
+			txt, val = append(txt, val[:255]), val[255:]
+		}
+		return &dns.TXT{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl}, Txt: append(txt, val)}, nil
 	}
 	zp := dns.NewZoneParser(strings.NewReader(fmt.Sprintf("%s %d IN %s %s\n", owner, ttl, dns.TypeToString[t], val)), apex, "")
 	rr, ok := zp.Next()
