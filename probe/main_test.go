@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,3 +70,6 @@ func startRun(t *testing.T, p *Prober) {
 		}
 	})
 }
+
+// contains reports whether sub is within s.
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
