@@ -154,7 +154,7 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, cty
 	req.Header.Set("Accept", accept)
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, c.base+path, err)
+		return nil, fmt.Errorf("cannot reach the detour API: %w", err)
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return resp, nil

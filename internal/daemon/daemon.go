@@ -35,7 +35,8 @@ type Options struct {
 type Daemon struct {
 	rt   config.Runtime
 	opts Options
-	log  *slog.Logger
+	base *slog.Logger // Options.Logger, for components that add node_id themselves
+	log  *slog.Logger // base with node_id
 
 	mu      sync.Mutex
 	started bool
@@ -61,7 +62,7 @@ func New(rt config.Runtime, opts Options) (*Daemon, error) {
 	if opts.JoinRetryMax <= 0 {
 		opts.JoinRetryMax = 5 * time.Second
 	}
-	return &Daemon{rt: rt, opts: opts, log: log.With("node_id", rt.NodeID), fatal: make(chan error, 1)}, nil
+	return &Daemon{rt: rt, opts: opts, base: log, log: log.With("node_id", rt.NodeID), fatal: make(chan error, 1)}, nil
 }
 
 // NewLogger returns the slog logger described by the runtime config,
@@ -124,7 +125,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		SnapshotThreshold:  d.rt.Raft.SnapshotThreshold,
 		SnapshotInterval:   d.rt.Raft.SnapshotInterval,
 		SnapshotRetain:     d.rt.Raft.SnapshotRetain,
-		Logger:             d.log,
+		Logger:             d.base,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/detour-dns/detour/api"
+)
+
+func newStatusCmd() *cobra.Command {
+	var (
+		cf     clientFlags
+		output string
+	)
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show the status of the node that --api names",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			client, ctx, cancel, err := cf.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			st, err := client.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return writeJSON(cmd.OutOrStdout(), st)
+			}
+			printStatus(cmd.OutOrStdout(), st)
+			return nil
+		},
+	}
+	cf.add(c)
+	c.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return c
+}
+
+func printStatus(w io.Writer, st api.Status) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	leader := "(none known)"
+	if st.LeaderID != "" {
+		leader = st.LeaderID
+		if st.LeaderAPIAddr != "" {
+			leader += " (" + st.LeaderAPIAddr + ")"
+		}
+	}
+	rows := [][2]string{
+		{"node", st.NodeID},
+		{"region", st.Region},
+		{"role", st.Role},
+		{"leader", leader},
+		{"term", fmt.Sprint(st.Term)},
+		{"applied index", fmt.Sprint(st.AppliedIndex)},
+		{"commit index", fmt.Sprint(st.CommitIndex)},
+		{"spec version", fmt.Sprint(st.SpecVersion)},
+		{"cluster id", st.ClusterID},
+		{"version", st.Version},
+	}
+	if !st.LastContact.IsZero() && st.Role != "leader" {
+		rows = append(rows, [2]string{"last contact", time.Since(st.LastContact).Round(time.Millisecond).String() + " ago"})
+	}
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
+	}
+	tw.Flush()
+}
+
+// writeJSON writes v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func errUsageOutput(o, want string) error {
+	return fmt.Errorf("%w: -o %q: want %s", errUsage, o, want)
+}
