@@ -229,6 +229,9 @@ func (n *Node) Close() error {
 	}
 	n.wg.Wait()
 	if trans != nil {
+		// Close the pooled outbound connections too (raft leaves them
+		// open), so that the peers' handlers see EOF and end.
+		trans.CloseStreams()
 		if err := trans.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close raft transport: %w", err))
 		}
