@@ -1,5 +1,3 @@
-// Command detour runs a detour node (detour server) and talks to a running
-// cluster through its admin API (apply, status, members, ...).
 package main
 
 import (

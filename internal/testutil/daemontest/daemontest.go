@@ -1,6 +1,3 @@
-// Package daemontest runs full detour daemons (Raft over loopback TCP,
-// DNS, admin API, all on 127.0.0.1 with ports picked by the kernel) inside
-// a test process. It is imported only by tests.
 package daemontest
 
 import (
