@@ -58,9 +58,9 @@ func Diff(old, new *Spec) []Change {
 		a, b := oz[name], nz[name]
 		switch {
 		case a == nil:
-			out = append(out, Change{OpAdd, KindZone, name, fmt.Sprintf("%d nameservers, %d record sets", len(b.Nameservers), len(b.Records))})
+			out = append(out, Change{OpAdd, KindZone, name, count(len(b.Nameservers), "nameserver") + ", " + count(len(b.Records), "record set")})
 		case b == nil:
-			out = append(out, Change{OpRemove, KindZone, name, fmt.Sprintf("%d record sets", len(a.Records))})
+			out = append(out, Change{OpRemove, KindZone, name, count(len(a.Records), "record set")})
 		default:
 			var d []string
 			fieldDiffs("", reflect.ValueOf(*a), reflect.ValueOf(*b), &d, "records", "nameservers")
@@ -83,10 +83,10 @@ func Diff(old, new *Spec) []Change {
 		a, b := op[name], np[name]
 		switch {
 		case a == nil:
-			out = append(out, Change{OpAdd, KindPool, name, fmt.Sprintf("%s, %s check, %d endpoints", b.Policy, b.Check.Type, len(b.Endpoints))})
+			out = append(out, Change{OpAdd, KindPool, name, fmt.Sprintf("%s, %s check, %s", b.Policy, b.Check.Type, count(len(b.Endpoints), "endpoint"))})
 			continue
 		case b == nil:
-			out = append(out, Change{OpRemove, KindPool, name, fmt.Sprintf("%d endpoints", len(a.Endpoints))})
+			out = append(out, Change{OpRemove, KindPool, name, count(len(a.Endpoints), "endpoint")})
 			continue
 		}
 		var d []string
@@ -144,8 +144,10 @@ func nameserverDiffs(old, new []Nameserver) []string {
 	for _, k := range unionKeys(o, n) {
 		a, b := o[k], n[k]
 		switch {
+		case a == nil && len(b.Addresses) == 0:
+			out = append(out, "nameserver "+k+" added")
 		case a == nil:
-			out = append(out, fmt.Sprintf("nameserver %s added %s", k, formatValue(reflect.ValueOf(b.Addresses))))
+			out = append(out, fmt.Sprintf("nameserver %s added with glue %s", k, formatValue(reflect.ValueOf(b.Addresses))))
 		case b == nil:
 			out = append(out, "nameserver "+k+" removed")
 		case !slices.Equal(a.Addresses, b.Addresses):
@@ -153,6 +155,14 @@ func nameserverDiffs(old, new []Nameserver) []string {
 		}
 	}
 	return out
+}
+
+// count writes "1 endpoint" or "3 endpoints".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // indexBy maps each element of xs by key; a repeated key keeps the first

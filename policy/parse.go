@@ -65,7 +65,7 @@ func ParseSpec(data []byte) (*Spec, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, &SyntaxError{Line: root.Line, Column: root.Column, Msg: "the spec must be a mapping with the keys zones and pools"}
 	}
-	w := shapeWalker{}
+	w := shapeWalker{seen: map[walkKey]bool{}}
 	if err := w.walk(root, reflect.TypeFor[Spec](), ""); err != nil {
 		return nil, err
 	}
@@ -180,19 +180,34 @@ func yamlSyntaxError(err error) error {
 // shapeWalker checks a YAML node tree against the Go type it will be
 // decoded into, so that every unknown field and wrongly shaped value is
 // reported with its exact line and column (yaml.v3 itself reports only
-// lines, and only while decoding from a Decoder).
-type shapeWalker struct{}
+// lines, and only while decoding from a Decoder). It checks each node
+// once per target type, so that aliases that fan out ("billion laughs")
+// cost no more than the document's size; yaml.v3's Decode then refuses
+// excessive aliasing itself.
+type shapeWalker struct {
+	seen map[walkKey]bool
+}
+
+type walkKey struct {
+	n *yaml.Node
+	t reflect.Type
+}
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
 // walk checks n against t; path is the field path so far, for messages.
-func (w shapeWalker) walk(n *yaml.Node, t reflect.Type, path string) error {
+func (w *shapeWalker) walk(n *yaml.Node, t reflect.Type, path string) error {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return nil // null leaves the zero value
 	}
+	k := walkKey{n, t}
+	if w.seen[k] {
+		return nil
+	}
+	w.seen[k] = true
 	if reflect.PointerTo(t).Implements(unmarshalerType) {
 		v := reflect.New(t)
 		if err := n.Decode(v.Interface()); err != nil {

@@ -3,6 +3,7 @@ package policy
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -442,4 +443,43 @@ func FuzzLoadSpec(f *testing.F) {
 			t.Fatalf("Diff of equal specs: %v", d)
 		}
 	})
+}
+
+// TestParseSpec_aliasBomb checks that aliases that fan out (every zone
+// sharing a record list whose records share a value list) are refused
+// instead of being expanded: 300 x 300 x 300 values.
+func TestParseSpec_aliasBomb(t *testing.T) {
+	const k = 300
+	var b strings.Builder
+	b.WriteString("zones:\n  - name: a.\n    records: &r\n")
+	for i := 0; i < k; i++ {
+		if i == 0 {
+			b.WriteString("      - {name: x, type: TXT, values: &v [")
+			for j := 0; j < k; j++ {
+				fmt.Fprintf(&b, "v%d,", j)
+			}
+			b.WriteString("]}\n")
+			continue
+		}
+		b.WriteString("      - {name: x, type: TXT, values: *v}\n")
+	}
+	for i := 1; i < k; i++ {
+		b.WriteString("  - {name: a., records: *r}\n")
+	}
+	_, err := ParseSpec([]byte(b.String()))
+	var se *SyntaxError
+	if !errors.As(err, &se) || !strings.Contains(se.Msg, "aliasing") {
+		t.Fatalf("err = %v, want a *SyntaxError about aliasing", err)
+	}
+}
+
+func BenchmarkLoadSpec(b *testing.B) {
+	data := readExample(b)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := LoadSpec(data); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
