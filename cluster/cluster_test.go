@@ -22,13 +22,13 @@ const testTimeout = 10 * time.Second
 // testCluster is a set of nodes over real TCP on 127.0.0.1 with bbolt
 // stores in temporary directories.
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	nodes []*Node  // nil once closed
 	cfgs  []Config // the config each node was last started with
 }
 
 // nodeConfig returns a config with short timeouts for node i.
-func nodeConfig(t *testing.T, i int) Config {
+func nodeConfig(t testing.TB, i int) Config {
 	return Config{
 		NodeID:             fmt.Sprintf("n%d", i),
 		Region:             fmt.Sprintf("region-%d", i),
@@ -53,7 +53,7 @@ func skipShort(t *testing.T) {
 }
 
 // startNode starts a node with cfg and closes it when the test ends.
-func startNode(t *testing.T, cfg Config) *Node {
+func startNode(t testing.TB, cfg Config) *Node {
 	t.Helper()
 	n, err := New(cfg)
 	if err != nil {
@@ -73,7 +73,7 @@ func startNode(t *testing.T, cfg Config) *Node {
 // newTestCluster bootstraps node 0, joins size-1 more through it and waits
 // until every node knows every member. tweak, if not nil, adjusts each
 // config.
-func newTestCluster(t *testing.T, size int, tweak func(*Config)) *testCluster {
+func newTestCluster(t testing.TB, size int, tweak func(*Config)) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t}
 	for i := range size {
