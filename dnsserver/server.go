@@ -12,9 +12,11 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 
 	"github.com/detour-dns/detour/policy"
 )
@@ -65,7 +67,7 @@ type Server struct {
 	notify  *notifier
 
 	mu      sync.Mutex
-	udp     *net.UDPConn
+	udp     []*net.UDPConn // one per worker, sharing the port with SO_REUSEPORT
 	tcp     *net.TCPListener
 	conns   map[net.Conn]struct{}
 	cancel  context.CancelFunc
@@ -121,29 +123,21 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.started {
 		return errors.New("dnsserver: already started")
 	}
-	var lc net.ListenConfig
-	pc, err := lc.ListenPacket(ctx, "udp", s.cfg.Addr)
+	udps, ln, err := listen(ctx, s.cfg.Addr, s.cfg.UDPWorkers)
 	if err != nil {
-		return fmt.Errorf("dnsserver: listen udp %s: %w", s.cfg.Addr, err)
+		return err
 	}
-	udp := pc.(*net.UDPConn)
-	host, _, _ := net.SplitHostPort(s.cfg.Addr)
-	_, port, _ := net.SplitHostPort(udp.LocalAddr().String())
-	ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(host, port))
-	if err != nil {
-		udp.Close()
-		return fmt.Errorf("dnsserver: listen tcp %s: %w", net.JoinHostPort(host, port), err)
-	}
-	s.udp, s.tcp = udp, ln.(*net.TCPListener)
+	udp := udps[0]
+	s.udp, s.tcp = udps, ln
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.started = true
 
 	st, changed := s.src.Watch()
 	s.apply(runCtx, st)
-	for range s.cfg.UDPWorkers {
+	for _, u := range udps {
 		s.wg.Add(1)
-		go s.serveUDP()
+		go s.serveUDP(u)
 	}
 	s.wg.Add(3)
 	go s.serveTCP()
@@ -164,10 +158,10 @@ func (s *Server) Start(ctx context.Context) error {
 func (s *Server) UDPAddr() net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.udp == nil {
+	if len(s.udp) == 0 {
 		return nil
 	}
-	return s.udp.LocalAddr()
+	return s.udp[0].LocalAddr()
 }
 
 // TCPAddr returns the bound TCP address (nil before Start).
@@ -208,7 +202,9 @@ func (s *Server) stop() {
 	s.closed = true
 	s.cancel()
 	s.notify.stop()
-	s.udp.Close()
+	for _, u := range s.udp {
+		u.Close()
+	}
 	s.tcp.Close()
 	for c := range s.conns {
 		c.Close()
@@ -248,10 +244,75 @@ func (s *Server) apply(ctx context.Context, st *policy.State) {
 // udpBatch is how many datagrams one recvmmsg/sendmmsg call moves.
 const udpBatch = 32
 
-// serveUDP reads batches of queries and writes batches of replies.
-func (s *Server) serveUDP() {
+// listen binds n UDP sockets and a TCP listener on the same port. With
+// port 0, a port free for UDP may be taken for TCP: it then tries others.
+func listen(ctx context.Context, addr string, n int) ([]*net.UDPConn, *net.TCPListener, error) {
+	host, port, _ := net.SplitHostPort(addr)
+	tries := 1
+	if port == "0" {
+		tries = 20
+	}
+	var lc net.ListenConfig
+	var err error
+	for range tries {
+		var udps []*net.UDPConn
+		udps, err = listenUDP(ctx, addr, n)
+		if err != nil {
+			return nil, nil, err
+		}
+		_, p, _ := net.SplitHostPort(udps[0].LocalAddr().String())
+		var ln net.Listener
+		ln, err = lc.Listen(ctx, "tcp", net.JoinHostPort(host, p))
+		if err == nil {
+			return udps, ln.(*net.TCPListener), nil
+		}
+		for _, u := range udps {
+			u.Close()
+		}
+	}
+	return nil, nil, fmt.Errorf("dnsserver: listen tcp on the UDP port: %w", err)
+}
+
+// listenUDP binds n UDP sockets to addr with SO_REUSEPORT, so that the
+// kernel spreads clients over them and each worker reads its own socket
+// (readers sharing one socket contend and run slower than one). With port
+// 0 the first socket picks the port and the others join it.
+func listenUDP(ctx context.Context, addr string, n int) ([]*net.UDPConn, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	var out []*net.UDPConn
+	fail := func(err error) ([]*net.UDPConn, error) {
+		for _, u := range out {
+			u.Close()
+		}
+		return nil, fmt.Errorf("dnsserver: listen udp %s: %w", addr, err)
+	}
+	for i := range n {
+		a := addr
+		if i > 0 {
+			a = out[0].LocalAddr().String()
+		}
+		pc, err := lc.ListenPacket(ctx, "udp", a)
+		if err != nil {
+			return fail(err)
+		}
+		out = append(out, pc.(*net.UDPConn))
+	}
+	return out, nil
+}
+
+// serveUDP reads batches of queries from one socket and writes batches of
+// replies.
+func (s *Server) serveUDP(conn *net.UDPConn) {
 	defer s.wg.Done()
-	pc := ipv4.NewPacketConn(s.udp)
+	pc := ipv4.NewPacketConn(conn)
 	in := make([]ipv4.Message, udpBatch)
 	out := make([]ipv4.Message, udpBatch)
 	for i := range in {

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# bench/dns.sh: detour's DNS server against NSD, side by side on loopback.
+#
+# Serves the example spec zone plus 10,000 extra A records from detour
+# (bench/dnsserve) and from NSD (the same zone, transferred from detour),
+# drives each with dnsperf for the same time and query mix (about 90% hits,
+# part of them on pool names, 5% NXDOMAIN, 5% NODATA) over UDP and TCP, and
+# prints QPS, queries per CPU-second of each server, mean latency, and the
+# ratios; then p99 latency at a fixed 20,000 queries/s.
+#
+# Usage: bench/dns.sh            (DUR=10 seconds per run, CLIENTS=4)
+set -euo pipefail
+
+DUR=${DUR:-10}
+CLIENTS=${CLIENTS:-4}
+FIXED_QPS=${FIXED_QPS:-20000}
+DETOUR_ADDR=127.0.0.1
+NSD_ADDR=127.0.0.1
+DETOUR_PORT=${DETOUR_PORT:-5391}
+NSD_PORT=${NSD_PORT:-5392}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SPEC=${SPEC:-$ROOT/policy/testdata/example.yaml}
+
+need() { # need BINARY PACKAGE
+	if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$1" ]; then
+		echo "installing $2" >&2
+		SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+		$SUDO apt-get install -y -q "$2" >/dev/null
+	fi
+}
+need dnsperf dnsperf
+need nsd nsd
+need dig bind9-dnsutils
+export PATH=$PATH:/usr/sbin
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "building bench/dnsserve" >&2
+(cd "$ROOT" && go build -o "$WORK/dnsserve" ./bench/dnsserve)
+"$WORK/dnsserve" -spec "$SPEC" -addr "$DETOUR_ADDR:$DETOUR_PORT" -extra 10000 2>"$WORK/dnsserve.log" &
+DETOUR_PID=$!
+PIDS+=("$DETOUR_PID")
+
+wait_dns() { # wait_dns ADDR PORT
+	for _ in $(seq 100); do
+		if dig +time=1 +tries=1 @"$1" -p "$2" example.test SOA +short 2>/dev/null | grep -q .; then return 0; fi
+		sleep 0.1
+	done
+	echo "no answer from $1:$2" >&2
+	return 1
+}
+wait_dns "$DETOUR_ADDR" "$DETOUR_PORT"
+
+# NSD gets the very zone detour serves (pools as their current answers).
+dig @"$DETOUR_ADDR" -p "$DETOUR_PORT" example.test AXFR +nocmd +nostats +nocomments | awk '!seen[$0]++' >"$WORK/example.test.zone"
+cat >"$WORK/nsd.conf" <<CONF
+server:
+	ip-address: $NSD_ADDR
+	port: $NSD_PORT
+	do-ip6: no
+	username: ""
+	chroot: ""
+	zonesdir: "$WORK"
+	database: ""
+	zonelistfile: "$WORK/zone.list"
+	xfrdfile: "$WORK/xfrd.state"
+	xfrdir: "$WORK"
+	pidfile: "$WORK/nsd.pid"
+	logfile: "$WORK/nsd.log"
+	rrl-ratelimit: 0
+	hide-version: yes
+remote-control:
+	control-enable: no
+zone:
+	name: example.test.
+	zonefile: example.test.zone
+CONF
+nsd -d -c "$WORK/nsd.conf" &
+NSD_PID=$!
+PIDS+=("$NSD_PID")
+wait_dns "$NSD_ADDR" "$NSD_PORT"
+
+# The query mix: 10,000 lines, deterministic.
+awk 'BEGIN {
+	srand(42)
+	for (i = 0; i < 10000; i++) {
+		x = rand()
+		if (x < 0.70)      printf "r%d.example.test A\n", int(rand() * 10000)
+		else if (x < 0.75) print "www.example.test A"
+		else if (x < 0.78) print "api.example.test A"
+		else if (x < 0.81) print "all.example.test A"
+		else if (x < 0.84) print "mail.example.test A"
+		else if (x < 0.86) print "docs.example.test A"
+		else if (x < 0.88) print "example.test MX"
+		else if (x < 0.90) print "example.test NS"
+		else if (x < 0.95) printf "nx%d.example.test A\n", int(rand() * 100000)
+		else if (x < 0.98) printf "r%d.example.test AAAA\n", int(rand() * 10000)
+		else               print "www.example.test TXT"
+	}
+}' >"$WORK/queries.txt"
+
+TCK=$(getconf CLK_TCK)
+descendants() { # descendants PID: PID and every process below it
+	local p
+	echo "$1"
+	for p in $(ps -o pid= --ppid "$1" 2>/dev/null); do descendants "$p"; done
+}
+cpu_ticks() { # cpu_ticks PID: user+system ticks of PID and its descendants
+	local t=0 p
+	for p in $(descendants "$1"); do
+		if [ -r "/proc/$p/stat" ]; then
+			t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+		fi
+	done
+	echo "$t"
+}
+
+# run NAME PID PORT MODE: prints "qps cpu_seconds mean_ms lost"
+run() {
+	local before after out
+	before=$(cpu_ticks "$2")
+	out=$(dnsperf -m "$4" -s 127.0.0.1 -p "$3" -d "$WORK/queries.txt" -l "$DUR" -c "$CLIENTS" -q 200 2>&1)
+	after=$(cpu_ticks "$2")
+	echo "$out" >"$WORK/dnsperf-$1-$4.txt"
+	local qps mean lost
+	qps=$(echo "$out" | awk '/Queries per second/ {print $4}')
+	mean=$(echo "$out" | awk '/Average Latency/ {print $4 * 1000}')
+	lost=$(echo "$out" | awk '/Queries lost/ {print $3}')
+	echo "$qps $(awk -v t=$((after - before)) -v h="$TCK" 'BEGIN {print t / h}') $mean $lost"
+}
+
+# fixed NAME PORT: p99 and mean (ms) at FIXED_QPS over UDP
+fixed() {
+	dnsperf -s 127.0.0.1 -p "$2" -d "$WORK/queries.txt" -l "$DUR" -Q "$FIXED_QPS" -c "$CLIENTS" -v 2>/dev/null |
+		awk '/^> / {print $NF * 1000}' | sort -n |
+		awk '{a[NR] = $1; s += $1} END {i = int(NR * 0.99); if (i < 1) i = 1; printf "%.3f %.3f %d\n", a[i], s / NR, NR}'
+}
+
+echo "running: ${DUR}s per run, $CLIENTS clients, same query file for both servers" >&2
+declare -A R
+for mode in udp tcp; do
+	R[detour-$mode]=$(run detour "$DETOUR_PID" "$DETOUR_PORT" "$mode")
+	R[nsd-$mode]=$(run nsd "$NSD_PID" "$NSD_PORT" "$mode")
+done
+F_DETOUR=$(fixed detour "$DETOUR_PORT")
+F_NSD=$(fixed nsd "$NSD_PORT")
+
+echo
+echo "| transport | server | QPS | CPU s | queries per CPU-second | mean latency (ms) | lost |"
+echo "|---|---|---:|---:|---:|---:|---:|"
+for mode in udp tcp; do
+	for s in detour nsd; do
+		read -r qps cpu mean lost <<<"${R[$s-$mode]}"
+		awk -v m="$mode" -v s="$s" -v q="$qps" -v c="$cpu" -v l="$mean" -v x="$lost" -v d="$DUR" \
+			'BEGIN {printf "| %s | %s | %.0f | %.2f | %.0f | %.3f | %s |\n", m, s, q, c, (c > 0 ? q * d / c : 0), l, x}'
+	done
+done
+echo
+echo "| transport | detour/NSD QPS | detour/NSD queries per CPU-second |"
+echo "|---|---:|---:|"
+for mode in udp tcp; do
+	read -r dq dc _ _ <<<"${R[detour-$mode]}"
+	read -r nq nc _ _ <<<"${R[nsd-$mode]}"
+	awk -v m="$mode" -v dq="$dq" -v dc="$dc" -v nq="$nq" -v nc="$nc" \
+		'BEGIN {printf "| %s | %.2f | %.2f |\n", m, dq / nq, (dc > 0 && nc > 0 ? (dq / dc) / (nq / nc) : 0)}'
+done
+echo
+read -r dp99 dmean dn <<<"$F_DETOUR"
+read -r np99 nmean nn <<<"$F_NSD"
+echo "| at $FIXED_QPS qps (UDP) | p99 (ms) | mean (ms) | replies |"
+echo "|---|---:|---:|---:|"
+echo "| detour | $dp99 | $dmean | $dn |"
+echo "| nsd | $np99 | $nmean | $nn |"
+awk -v d="$dp99" -v n="$np99" 'BEGIN {printf "\ndetour/NSD p99 at fixed rate: %.2f\n", (n > 0 ? d / n : 0)}'
