@@ -483,3 +483,25 @@ func BenchmarkLoadSpec(b *testing.B) {
 		}
 	}
 }
+
+// TestDocsSpecExamples loads every YAML example of docs/spec.md, so the
+// documentation cannot drift from what LoadSpec accepts.
+func TestDocsSpecExamples(t *testing.T) {
+	b, err := os.ReadFile("../docs/spec.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(b), "```yaml\n")[1:]
+	if len(blocks) == 0 {
+		t.Fatal("docs/spec.md has no yaml example")
+	}
+	for i, blk := range blocks {
+		end := strings.Index(blk, "```")
+		if end < 0 {
+			t.Fatalf("example %d is not closed", i)
+		}
+		if _, err := LoadSpec([]byte(blk[:end])); err != nil {
+			t.Errorf("example %d of docs/spec.md: %v", i, err)
+		}
+	}
+}
