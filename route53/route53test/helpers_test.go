@@ -232,3 +232,5 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
+
+func sortStrings(s []string) { slices.Sort(s) }

@@ -201,7 +201,9 @@ func validateShape(c *Change) *Error {
 		return invalidInput(policies, "more than one", describe(c))
 	case n == 1 && r.SetIdentifier == "":
 		return invalidInput("Invalid request: Missing field 'SetIdentifier' in %s", describe(c))
-	case n == 0 && r.SetIdentifier != "":
+	case n == 0 && r.SetIdentifier != "" && c.Action != ActionDelete:
+		// A DELETE may leave out MultiValueAnswer (Terraform does, and AWS
+		// accepts it); whether it matches is decided against the live set.
 		return invalidInput(policies, "none", describe(c))
 	}
 	if g := r.GeoLocation; g != nil {
