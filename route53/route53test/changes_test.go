@@ -112,7 +112,10 @@ func TestC4_DeleteMustMatchLiveValues(t *testing.T) {
 		}, ""},
 		{"other TTL", live, func(r types.ResourceRecordSet) types.ResourceRecordSet { r.TTL = aws.Int64(61); return r },
 			fmt.Sprintf(mismatch, "w.example.test.", ", set-identifier='one'")},
-		{"missing value", live, func(r types.ResourceRecordSet) types.ResourceRecordSet { r.ResourceRecords = r.ResourceRecords[:1]; return r },
+		{"missing value", live, func(r types.ResourceRecordSet) types.ResourceRecordSet {
+			r.ResourceRecords = r.ResourceRecords[:1]
+			return r
+		},
 			fmt.Sprintf(mismatch, "w.example.test.", ", set-identifier='one'")},
 		{"other weight", live, func(r types.ResourceRecordSet) types.ResourceRecordSet { r.Weight = aws.Int64(0); return r },
 			fmt.Sprintf(mismatch, "w.example.test.", ", set-identifier='one'")},
@@ -361,7 +364,10 @@ func TestC11_FieldRangesAndEnums(t *testing.T) {
 		}), false, "Member must have length less than or equal to 4000"},
 		{"name of 1025", with(func(r *types.ResourceRecordSet) { r.Name = aws.String(strings.Repeat("a.", 507) + "example.test") }), false, "Member must have length less than or equal to 1024"},
 		{"failover TERTIARY", with(func(r *types.ResourceRecordSet) { r.SetIdentifier = aws.String("s"); r.Failover = "TERTIARY" }), false, "Member must satisfy enum value set: [PRIMARY, SECONDARY]"},
-		{"region eu-west-1", with(func(r *types.ResourceRecordSet) { r.SetIdentifier = aws.String("s"); r.Region = types.ResourceRecordSetRegionEuWest1 }), true, ""},
+		{"region eu-west-1", with(func(r *types.ResourceRecordSet) {
+			r.SetIdentifier = aws.String("s")
+			r.Region = types.ResourceRecordSetRegionEuWest1
+		}), true, ""},
 		{"region mars-1", with(func(r *types.ResourceRecordSet) { r.SetIdentifier = aws.String("s"); r.Region = "mars-1" }), false, "resourceRecordSet.region' failed to satisfy constraint: Member must satisfy enum value set"},
 		{"type BOGUS", with(func(r *types.ResourceRecordSet) { r.Type = "BOGUS" }), false, "Value 'BOGUS' at 'changeBatch.changes.1.member.resourceRecordSet.type'"},
 	}
