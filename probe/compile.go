@@ -267,6 +267,7 @@ func (p *Prober) compileHTTP(pool *policy.Pool, ep *policy.Endpoint) (checker, e
 		bodyLimit: p.cfg.BodyLimit,
 		skipTLS:   c.TLSSkipVerify,
 		roots:     p.cfg.RootCAs,
+		readers:   &p.readers,
 	}
 	if len(h.expect) == 0 {
 		h.expect = defaultExpectStatus

@@ -17,7 +17,7 @@ import (
 
 // Defaults of Config's zero fields.
 const (
-	DefaultConcurrency    = 256
+	DefaultConcurrency    = 1024
 	DefaultHistory        = 20
 	DefaultFlipWindow     = 100 * time.Millisecond
 	DefaultBodyLimit      = 64 << 10
@@ -86,6 +86,10 @@ type Prober struct {
 	// testChecker, when set (tests only), replaces the checker of every
 	// job it returns non-nil for.
 	testChecker func(Target) checker
+
+	// readers recycles the buffered readers of HTTP probes, which would
+	// otherwise be thousands of 4 KiB allocations a second.
+	readers sync.Pool
 
 	wake chan struct{} // pokes the scheduler (capacity 1)
 	kick chan struct{} // pokes the delivery loop (capacity 1)

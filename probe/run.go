@@ -47,34 +47,37 @@ func (p *Prober) Run(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	work := make(chan *job)
 	var wg sync.WaitGroup
-	for range p.cfg.Concurrency {
-		wg.Go(func() { p.work(ctx, work) })
-	}
 	wg.Go(func() { p.deliver(ctx) })
-	p.schedule(ctx, work)
+	p.schedule(ctx, &wg)
 	cancel()
 	wg.Wait()
 	return nil
 }
 
-// schedule hands due jobs to the workers until ctx is done. A job whose
-// previous probe has not been recorded yet skips its turn, so a check
-// never overlaps itself.
-func (p *Prober) schedule(ctx context.Context, work chan<- *job) {
+// schedule starts due probes, each in its own goroutine tracked by wg,
+// until ctx is done. At most Config.Concurrency probes run at once; when
+// all slots are busy, due probes wait for one. A job whose previous probe
+// has not been recorded yet skips its turn, so a check never overlaps
+// itself.
+func (p *Prober) schedule(ctx context.Context, wg *sync.WaitGroup) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	slots := make(chan struct{}, p.cfg.Concurrency)
 	var due []*job
 	for {
 		var wait time.Duration
 		due, wait = p.collectDue(due[:0])
 		for i, j := range due {
 			select {
-			case work <- j:
+			case slots <- struct{}{}:
 			case <-ctx.Done():
 				return
 			}
+			wg.Go(func() {
+				p.probe(ctx, j)
+				<-slots
+			})
 			due[i] = nil
 		}
 		timer.Reset(wait)
@@ -88,8 +91,9 @@ func (p *Prober) schedule(ctx context.Context, work chan<- *job) {
 }
 
 // scheduleSlack lets the scheduler start probes that are due within this
-// much, so that it wakes less often for jobs due a moment apart.
-const scheduleSlack = time.Millisecond
+// much, so that it wakes less often for jobs due a moment apart (at most
+// 1/scheduleSlack times a second however many jobs there are).
+const scheduleSlack = 5 * time.Millisecond
 
 // collectDue schedules fresh jobs, marks the due ones as running, appends
 // them to due and returns how long until the next one is due.
@@ -127,18 +131,6 @@ func (p *Prober) collectDue(due []*job) ([]*job, time.Duration) {
 		wait = max(p.queue[0].next.Sub(now), 0)
 	}
 	return due, wait
-}
-
-// work runs the probes handed to it until ctx is done.
-func (p *Prober) work(ctx context.Context, work <-chan *job) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case j := <-work:
-			p.probe(ctx, j)
-		}
-	}
 }
 
 // probe runs one probe of j and records its result.

@@ -21,6 +21,7 @@ func (t *tcpChecker) check(ctx context.Context) Result {
 		if err != nil {
 			return failure(classify(err, ClassError), addr, fmt.Sprintf("connect: %v", err))
 		}
+		abortOnClose(conn)
 		_ = conn.Close()
 	}
 	return success(strings.Join(t.addrs, ","))
