@@ -124,3 +124,34 @@ func BenchmarkSnapshotRestore10k(b *testing.B) {
 	b.ReportMetric(allocMB, "alloc-MB/op")
 	b.ReportMetric(liveMB, "live-heap-MB")
 }
+
+// BenchmarkFailover measures, with the default timings, the time from
+// closing the leader of a three-node loopback cluster until another node
+// leads. Each iteration builds a fresh cluster; run it with -benchtime Nx.
+func BenchmarkFailover(b *testing.B) {
+	var total time.Duration
+	var worst time.Duration
+	n := 0
+	for b.Loop() {
+		c := newTestCluster(b, 3, func(cfg *Config) {
+			cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 0, 0, 0
+			cfg.CommitTimeout, cfg.ApplyTimeout = 0, 0
+			cfg.Logger = slog.New(slog.DiscardHandler)
+		})
+		old := c.waitLeader()
+		start := time.Now()
+		c.closeNode(c.indexOf(old))
+		c.waitLeader()
+		took := time.Since(start)
+		total += took
+		worst = max(worst, took)
+		n++
+		for i := range c.nodes {
+			if c.nodes[i] != nil {
+				c.closeNode(i)
+			}
+		}
+	}
+	b.ReportMetric(float64(total)/float64(n)/float64(time.Millisecond), "election-mean-ms")
+	b.ReportMetric(float64(worst)/float64(time.Millisecond), "election-max-ms")
+}

@@ -11,19 +11,21 @@ import (
 
 // Default timing. Nodes run one per region, 50-150 ms apart. Raft sends a
 // heartbeat every HeartbeatTimeout/10 and a follower calls an election
-// after HeartbeatTimeout to 2×HeartbeatTimeout without one. At 1 s the
-// heartbeat goes every 100 ms (about one round trip at the far end), and
-// a follower waits for about seven worst-case round trips, so one lost
+// after HeartbeatTimeout to 2×HeartbeatTimeout without one. At 800 ms the
+// heartbeat goes every 80 ms (about half a round trip at the far end), and
+// a follower waits for at least five worst-case round trips, so one lost
 // packet, a TCP retransmission (200 ms minimum timeout on Linux) or a short
-// GC pause does not start an election, while a dead leader is replaced in
-// 1-2 s plus a vote round trip: under 3 s. The leader steps down after
+// GC pause does not start an election. A dead leader is noticed after
+// 0.8-2.4 s (raft re-arms a random 0.8-1.6 s timer when the first one fires
+// too soon after the last contact), about 1.6 s on average, plus a
+// pre-vote and a vote round trip: under 3 s across regions. The leader steps down after
 // DefaultLeaderLeaseTimeout without a majority, before followers elect
 // another, which keeps two nodes from acting as leader for long.
 // CommitTimeout is raft's own default; applies are sent at once anyway.
 const (
-	DefaultHeartbeatTimeout   = 1000 * time.Millisecond
-	DefaultElectionTimeout    = 1000 * time.Millisecond
-	DefaultLeaderLeaseTimeout = 750 * time.Millisecond
+	DefaultHeartbeatTimeout   = 800 * time.Millisecond
+	DefaultElectionTimeout    = 800 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 600 * time.Millisecond
 	DefaultCommitTimeout      = 50 * time.Millisecond
 	DefaultApplyTimeout       = 5 * time.Second
 	DefaultSnapshotThreshold  = 8192

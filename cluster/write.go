@@ -73,6 +73,11 @@ func (n *Node) writeErr(op string, err error) error {
 			_, sid := r.LeaderWithID()
 			id = string(sid)
 		}
+		if id == "" || id == n.cfg.NodeID {
+			// Leadership is moving and nobody else leads yet: pointing
+			// the caller at this node would send it in a circle.
+			return fmt.Errorf("%s: %w: leadership is changing (%w)", op, ErrNoQuorum, err)
+		}
 		return fmt.Errorf("%s: %w", op, n.notLeader(id))
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return fmt.Errorf("%s: %w", op, ErrClosed)
