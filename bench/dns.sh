@@ -116,7 +116,8 @@ cpu_ticks() { # cpu_ticks PID: user+system ticks of PID and its descendants
 	local t=0 p
 	for p in $(descendants "$1"); do
 		if [ -r "/proc/$p/stat" ]; then
-			t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+			# fields after the ")" closing the command name (NSD's have spaces)
+			t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
 		fi
 	done
 	echo "$t"

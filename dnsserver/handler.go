@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -82,7 +83,7 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if m == nil {
 		return
 	}
-	if _, udp := w.RemoteAddr().(interface{ Network() string }); udp && w.RemoteAddr().Network() == "udp" {
+	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
 		m.Truncate(udpLimit(r))
 	}
 	_ = w.WriteMsg(m)

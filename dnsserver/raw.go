@@ -46,7 +46,7 @@ func (h *Handler) handleRaw(pkt []byte, remote netip.AddrPort, udp bool, buf []b
 		var ok bool
 		secret, ok = h.tsig[key]
 		if !ok || dns.TsigVerify(pkt, secret, "", false) != nil {
-			h.log.Warn("dns: TSIG verification failed", "key", key, "remote", remote.String(), "known_key", ok)
+			h.log.Debug("dns: TSIG verification failed", "key", key, "remote", remote.String(), "known_key", ok)
 			return rawResult{out: headerReply(buf, pkt, dns.RcodeNotAuth)}
 		}
 		mac = t.MAC

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"testing"
@@ -293,4 +294,76 @@ func TestServer_TCPIdleTimeout(t *testing.T) {
 		t.Fatalf("read on an idle connection: %v, want EOF (closed by the server)", err)
 	}
 	t.Logf("idle connection closed after %v", time.Since(start))
+}
+
+func TestServer_SignedQueryGetsSignedReply(t *testing.T) {
+	s := startServer(t, newTestSource(exampleState(exampleSpec(), 7)), Config{TSIGKeys: map[string]string{xfrKey: xfrSecret}})
+	for _, network := range []string{"udp", "tcp"} {
+		m := new(dns.Msg)
+		m.SetQuestion("example.test.", dns.TypeSOA)
+		m.SetTsig(xfrKey, dns.HmacSHA256, 300, time.Now().Unix())
+		addr := s.UDPAddr().String()
+		if network == "tcp" {
+			addr = s.TCPAddr().String()
+		}
+		c := &dns.Client{Net: network, TsigSecret: map[string]string{xfrKey: xfrSecret}, Timeout: 3 * time.Second}
+		r, _, err := c.Exchange(m, addr)
+		if err != nil {
+			t.Fatalf("%s: signed exchange: %v (the client verifies the reply's TSIG)", network, err)
+		}
+		if r.IsTsig() == nil || len(r.Answer) != 1 {
+			t.Errorf("%s: reply TSIG %v answers %d, want a signed SOA", network, r.IsTsig(), len(r.Answer))
+		}
+		bad := &dns.Client{Net: network, TsigSecret: map[string]string{xfrKey: "d3Jvbmctc2VjcmV0"}, Timeout: 3 * time.Second}
+		m.SetTsig(xfrKey, dns.HmacSHA256, 300, time.Now().Unix())
+		r, _, _ = bad.Exchange(m, addr)
+		if r == nil || r.Rcode != dns.RcodeNotAuth {
+			t.Errorf("%s: badly signed query got %v, want NOTAUTH", network, r)
+		}
+	}
+}
+
+func TestHandler_ServeDNS(t *testing.T) {
+	h := NewHandler(HandlerConfig{NodeID: "x"})
+	if err := h.SetState(exampleState(exampleSpec(), 7)); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := &dns.Server{PacketConn: pc, Handler: h}
+	go ds.ActivateAndServe()
+	t.Cleanup(func() { ds.Shutdown() })
+	m := new(dns.Msg)
+	m.SetQuestion("big.example.test.", dns.TypeA)
+	c := &dns.Client{Net: "udp", Timeout: 3 * time.Second}
+	var r *dns.Msg
+	waitFor(t, 5*time.Second, "the miekg server to answer", func() bool {
+		r, _, err = c.Exchange(m, pc.LocalAddr().String())
+		return err == nil
+	})
+	if !r.Truncated || !r.Authoritative {
+		t.Errorf("TC=%v AA=%v through ServeDNS over UDP, want a truncated authoritative answer", r.Truncated, r.Authoritative)
+	}
+}
+
+func TestHandler_NoStateIsServfail(t *testing.T) {
+	h := NewHandler(HandlerConfig{})
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.test.", dns.TypeA)
+	if r := h.Answer(m, netip.AddrPort{}); r.Rcode != dns.RcodeServerFailure {
+		t.Errorf("rcode %s before any state, want SERVFAIL", dns.RcodeToString[r.Rcode])
+	}
+	bad := exampleSpec()
+	bad.Zones[0].Records = append(bad.Zones[0].Records, policy.Record{Name: "x.example.test.", Type: "A", Values: []string{"not-an-ip"}})
+	if err := h.SetState(exampleState(exampleSpec(), 7)); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.SetState(exampleState(bad, 8)); err == nil {
+		t.Fatalf("SetState accepted a record that does not parse")
+	}
+	if v := h.view.Load(); v.index != 7 {
+		t.Errorf("view index %d after a bad state, want 7 (kept)", v.index)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
@@ -37,7 +38,19 @@ func run() error {
 	extra := flag.Int("extra", 10000, "extra A records added to the first zone")
 	nodeID := flag.String("node-id", "bench", "node ID answered in NSID")
 	workers := flag.Int("udp-workers", 0, "UDP reader goroutines (0: GOMAXPROCS)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until exit")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	data, err := os.ReadFile(*specFile)
 	if err != nil {
