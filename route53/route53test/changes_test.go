@@ -362,7 +362,7 @@ func TestC11_FieldRangesAndEnums(t *testing.T) {
 			r.Type = types.RRTypeTxt
 			r.ResourceRecords = []types.ResourceRecord{{Value: aws.String(`"` + strings.Repeat("v", 3999) + `"`)}}
 		}), false, "Member must have length less than or equal to 4000"},
-		{"name of 1025", with(func(r *types.ResourceRecordSet) { r.Name = aws.String(strings.Repeat("a.", 507) + "example.test") }), false, "Member must have length less than or equal to 1024"},
+		{"name over 1024 characters", with(func(r *types.ResourceRecordSet) { r.Name = aws.String(strings.Repeat("a.", 507) + "example.test") }), false, "Member must have length less than or equal to 1024"},
 		{"failover TERTIARY", with(func(r *types.ResourceRecordSet) { r.SetIdentifier = aws.String("s"); r.Failover = "TERTIARY" }), false, "Member must satisfy enum value set: [PRIMARY, SECONDARY]"},
 		{"region eu-west-1", with(func(r *types.ResourceRecordSet) {
 			r.SetIdentifier = aws.String("s")
