@@ -403,10 +403,10 @@ func (s *Server) serveConn(c net.Conn) {
 		c.Close()
 	}()
 	remote := addrPort(c.RemoteAddr())
-	br := bufio.NewReaderSize(c, 8192)
-	bw := bufio.NewWriterSize(c, 16384)
-	pkt := make([]byte, 65535)
-	scratch := make([]byte, 65535)
+	br := bufio.NewReaderSize(c, 4096)
+	bw := bufio.NewWriterSize(c, 8192)
+	pkt := make([]byte, 512) // grows to the largest query seen
+	scratch := make([]byte, 4096)
 	var lenb [2]byte
 	for {
 		if br.Buffered() == 0 {
@@ -419,6 +419,9 @@ func (s *Server) serveConn(c net.Conn) {
 			return
 		}
 		n := int(binary.BigEndian.Uint16(lenb[:]))
+		if n > len(pkt) {
+			pkt = make([]byte, n)
+		}
 		if _, err := io.ReadFull(br, pkt[:n]); err != nil {
 			return
 		}
