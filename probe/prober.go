@@ -165,7 +165,9 @@ func New(cfg Config, onFlip func([]Verdict)) (*Prober, error) {
 		p.now = time.Now
 	}
 	if p.dial == nil {
-		d := &net.Dialer{}
+		// No keep-alive: a probe connection lives for one request, and
+		// the socket options would cost syscalls on every probe.
+		d := &net.Dialer{KeepAlive: -1}
 		p.dial = d.DialContext
 	}
 	for i, addr := range cfg.Canaries {

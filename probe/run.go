@@ -55,30 +55,40 @@ func (p *Prober) Run(ctx context.Context) error {
 	return nil
 }
 
-// schedule starts due probes, each in its own goroutine tracked by wg,
-// until ctx is done. At most Config.Concurrency probes run at once; when
-// all slots are busy, due probes wait for one. A job whose previous probe
-// has not been recorded yet skips its turn, so a check never overlaps
-// itself.
+// schedule hands due probes to worker goroutines (tracked by wg) until ctx
+// is done. Workers start on demand, up to Config.Concurrency, and then
+// stay for the next probes; when all are busy, due probes wait for one. A
+// job whose previous probe has not been recorded yet skips its turn, so a
+// check never overlaps itself.
 func (p *Prober) schedule(ctx context.Context, wg *sync.WaitGroup) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	slots := make(chan struct{}, p.cfg.Concurrency)
+	work := make(chan *job)
+	workers := 0
 	var due []*job
 	for {
 		var wait time.Duration
 		due, wait = p.collectDue(due[:0])
 		for i, j := range due {
+			due[i] = nil
 			select {
-			case slots <- struct{}{}:
+			case work <- j: // an idle worker took it
+				continue
+			default:
+			}
+			if workers < p.cfg.Concurrency {
+				workers++
+				wg.Go(func() {
+					p.probe(ctx, j)
+					p.work(ctx, work)
+				})
+				continue
+			}
+			select {
+			case work <- j:
 			case <-ctx.Done():
 				return
 			}
-			wg.Go(func() {
-				p.probe(ctx, j)
-				<-slots
-			})
-			due[i] = nil
 		}
 		timer.Reset(wait)
 		select {
@@ -86,6 +96,18 @@ func (p *Prober) schedule(ctx context.Context, wg *sync.WaitGroup) {
 			return
 		case <-p.wake:
 		case <-timer.C:
+		}
+	}
+}
+
+// work runs the probes handed to it until ctx is done.
+func (p *Prober) work(ctx context.Context, work <-chan *job) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case j := <-work:
+			p.probe(ctx, j)
 		}
 	}
 }
