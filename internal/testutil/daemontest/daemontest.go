@@ -45,9 +45,9 @@ func Runtime(id, dir string) config.Runtime {
 		APIAddr:  "127.0.0.1:0",
 		RaftAddr: "127.0.0.1:0",
 		Raft: config.Raft{
-			HeartbeatTimeout:   300 * time.Millisecond,
-			ElectionTimeout:    300 * time.Millisecond,
-			LeaderLeaseTimeout: 150 * time.Millisecond,
+			HeartbeatTimeout:   500 * time.Millisecond,
+			ElectionTimeout:    500 * time.Millisecond,
+			LeaderLeaseTimeout: 250 * time.Millisecond,
 			CommitTimeout:      5 * time.Millisecond,
 			ApplyTimeout:       3 * time.Second,
 		},
@@ -61,6 +61,13 @@ func Runtime(id, dir string) config.Runtime {
 // stopped in t.Cleanup.
 func Start(t testing.TB, n int, logger *slog.Logger) *Cluster {
 	t.Helper()
+	return StartWith(t, n, logger, nil)
+}
+
+// StartWith is Start with a hook that adjusts each node's Runtime before
+// its first start (for example to use the production Raft timing).
+func StartWith(t testing.TB, n int, logger *slog.Logger, mod func(*config.Runtime)) *Cluster {
+	t.Helper()
 	c := &Cluster{t: t, Logger: logger}
 	t.Cleanup(c.StopAll)
 	dir := t.TempDir()
@@ -71,6 +78,9 @@ func Start(t testing.TB, n int, logger *slog.Logger) *Cluster {
 			rt.Bootstrap = true
 		} else {
 			rt.Join = []string{c.Nodes[0].D.APIURL()}
+		}
+		if mod != nil {
+			mod(&rt)
 		}
 		node := &Node{RT: rt}
 		c.Nodes = append(c.Nodes, node)
