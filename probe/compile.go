@@ -57,8 +57,10 @@ type probeKey struct {
 // name the offending field relative to the endpoint.
 func (p *Prober) compile(pool *policy.Pool, ep *policy.Endpoint) (jobConfig, error) {
 	c := pool.Check
+	keyCheck := c
+	keyCheck.Quorum = 0 // agreement, not probing: changing it keeps the checks
 	key, err := json.Marshal(probeKey{
-		Pool: pool.Name, Check: c, Addresses: ep.Addresses, Target: ep.Target,
+		Pool: pool.Name, Check: keyCheck, Addresses: ep.Addresses, Target: ep.Target,
 		CheckAddress: ep.CheckAddress, CheckURL: ep.CheckURL,
 	})
 	if err != nil {

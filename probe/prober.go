@@ -102,6 +102,8 @@ type Prober struct {
 
 	mu              sync.Mutex
 	started         bool               // Run was called; guarded by mu
+	spec            *policy.Spec       // the last spec Update applied; guarded by mu
+	hasSpec         bool               // Update succeeded at least once; guarded by mu
 	jobs            map[Target]*job    // every endpoint and canary; guarded by mu
 	queue           jobHeap            // scheduled jobs by next run; guarded by mu
 	fresh           []*job             // jobs not yet scheduled; guarded by mu
@@ -197,8 +199,16 @@ func New(cfg Config, onFlip func([]Verdict)) (*Prober, error) {
 // running with their history and verdict; changed ones start over with no
 // verdict; removed ones stop, and their views disappear without a flip.
 // If any check is invalid, Update returns every problem with its path and
-// changes nothing.
+// changes nothing. A published spec is immutable, so calling Update again
+// with the same *policy.Spec (a new State that kept its spec) returns at
+// once.
 func (p *Prober) Update(spec *policy.Spec) error {
+	p.mu.Lock()
+	same := p.spec == spec && p.hasSpec
+	p.mu.Unlock()
+	if same {
+		return nil
+	}
 	desired := make(map[Target]jobConfig)
 	var errs []error
 	if spec != nil {
@@ -254,6 +264,7 @@ func (p *Prober) Update(spec *policy.Spec) error {
 		p.fresh = append(p.fresh, j)
 	}
 	added = len(desired) - changed
+	p.spec, p.hasSpec = spec, true
 	p.mu.Unlock()
 	poke(p.wake)
 	p.log.Info("probe checks updated", "added", added, "changed", changed, "removed", removed, "kept", kept)

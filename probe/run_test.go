@@ -521,3 +521,37 @@ func TestRunTwice(t *testing.T) {
 		t.Errorf("Run: %v", err)
 	}
 }
+
+func TestUpdateIgnoresQuorumAndSameSpec(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, _ := newScripted(t, Config{}, nil, 0)
+		spec := testSpec(1, time.Second, 1, 1)
+		if err := p.Update(spec); err != nil {
+			t.Fatal(err)
+		}
+		stop := runInBubble(t, p)
+		defer stop()
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		tgt := Target{"a.test.", "e0"}
+		before := p.Results(tgt)
+
+		next := testSpec(1, time.Second, 1, 1)
+		next.Pools[0].Check.Quorum = 3
+		next.Pools[0].Policy = policy.PolicyWeighted
+		next.Pools[0].TTL = 5
+		if err := p.Update(next); err != nil {
+			t.Fatal(err)
+		}
+		// The same spec again (a new State that kept its spec): a no-op.
+		if err := p.Update(next); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		after := p.Results(tgt)
+		if len(after) != len(before)+1 || !after[0].Time.Equal(before[0].Time) {
+			t.Errorf("a quorum, policy or TTL change restarted the check: %d results then %d", len(before), len(after))
+		}
+	})
+}
