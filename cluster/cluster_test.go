@@ -353,12 +353,25 @@ func TestCluster_RestartFromDisk(t *testing.T) {
 	skipShort(t)
 	c := newTestCluster(t, 3, nil)
 	ctx := t.Context()
-	for v := 1; v <= 3; v++ {
+	for v := 1; v <= 4; v++ {
 		if _, err := c.waitLeader().ApplySpec(ctx, testSpec(v, 2)); err != nil {
 			t.Fatal(err)
 		}
+		if v == 2 {
+			// Every node snapshots here, so the restart restores a
+			// snapshot and then replays the entries after it.
+			c.waitConverged()
+			for _, n := range c.live() {
+				if err := n.Snapshot(ctx); err != nil {
+					t.Fatalf("snapshot %s: %v", n.ID(), err)
+				}
+			}
+		}
 	}
 	before := c.waitConverged()
+	if before.SpecVersion != 4 {
+		t.Fatalf("spec version %d before the restart, want 4", before.SpecVersion)
+	}
 	addrs := make([]string, len(c.nodes))
 	for i, n := range c.nodes {
 		addrs[i] = n.RaftAddr()
@@ -378,12 +391,30 @@ func TestCluster_RestartFromDisk(t *testing.T) {
 		cfg.RaftAddr = addrs[i]
 		c.nodes[i] = startNode(t, cfg)
 	}
+	// Restarted nodes hold their snapshot at once and replay the entries
+	// after it once a leader has committed in the new term.
+	testutil.WaitFor(t, testTimeout, func() bool {
+		for _, n := range c.live() {
+			if n.State().Index < before.Index {
+				return false
+			}
+		}
+		return true
+	}, "every node to replay its log up to index %d", before.Index)
 	after := c.waitConverged()
 	if diff := cmp.Diff(before, after); diff != "" {
 		t.Errorf("state after restart (-before +after):\n%s", diff)
 	}
-	if v, err := c.waitLeader().ApplySpec(ctx, testSpec(4, 2)); err != nil || v != 4 {
-		t.Errorf("ApplySpec after restart = %d, %v; want version 4", v, err)
+	for _, n := range c.live() {
+		if n.fsm.restores.Load() != 1 {
+			t.Errorf("%s restored %d snapshots at start, want 1", n.ID(), n.fsm.restores.Load())
+		}
+		if id, api := n.Leader(); id == "" || api == "" {
+			t.Errorf("%s: Leader() = %q, %q after restart", n.ID(), id, api)
+		}
+	}
+	if v, err := c.waitLeader().ApplySpec(ctx, testSpec(5, 2)); err != nil || v != 5 {
+		t.Errorf("ApplySpec after restart = %d, %v; want version 5", v, err)
 	}
 }
 

@@ -334,3 +334,63 @@ func FuzzDecodeSnapshot(f *testing.F) {
 		}
 	})
 }
+
+// FuzzApply feeds arbitrary log entries to the FSM: each one must either
+// apply (publishing a state at its index, or rejecting with an error and
+// publishing nothing) or stop the node with a message naming the entry;
+// earlier states never change.
+func FuzzApply(f *testing.F) {
+	for _, c := range []struct {
+		t msgType
+		p any
+	}{
+		{initClusterType, initClusterCmd{ClusterID: "c1"}},
+		{applySpecType, applySpecCmd{Spec: testSpec(1, 1)}},
+		{upsertMemberType, upsertMemberCmd{Member: policy.Member{ID: "n1"}}},
+		{removeMemberType, removeMemberCmd{ID: "n1"}},
+	} {
+		data, _ := encodeCommand(c.t, c.p)
+		f.Add(data)
+	}
+	f.Add([]byte{0x91, 'x'})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fs := populated(t, 1)
+		before := fs.current()
+		beforeMembers := len(before.Members)
+		var resp any
+		msg, panicked := func() (msg string, panicked bool) {
+			defer func() {
+				if r := recover(); r != nil {
+					msg, panicked = r.(string), true
+				}
+			}()
+			resp = fs.Apply(&raft.Log{Index: 100, Data: data})
+			return "", false
+		}()
+		switch {
+		case panicked:
+			if !strings.HasPrefix(msg, "cluster: log entry 100") {
+				t.Fatalf("panic %q does not name the entry", msg)
+			}
+			if fs.current() != before {
+				t.Fatal("a panicking Apply published a state")
+			}
+		case isError(resp) || fs.current() == before:
+			if fs.current() != before {
+				t.Fatal("a rejected command published a state")
+			}
+		default:
+			if fs.current().Index != 100 {
+				t.Fatalf("published state at index %d, want 100", fs.current().Index)
+			}
+		}
+		if len(before.Members) != beforeMembers {
+			t.Fatal("Apply modified a published state")
+		}
+	})
+}
+
+func isError(v any) bool {
+	_, ok := v.(error)
+	return ok
+}

@@ -288,6 +288,19 @@ func (n *Node) State() *policy.State { return n.fsm.current() }
 // the channel and calls Watch again.
 func (n *Node) Watch() (*policy.State, <-chan struct{}) { return n.fsm.watch() }
 
+// Leader returns the ID and API address of the leader as this node knows
+// it; both are "" while no leader is known, and apiAddr is "" until the
+// leader has recorded its member.
+func (n *Node) Leader() (id, apiAddr string) {
+	r, err := n.running()
+	if err != nil {
+		return "", ""
+	}
+	_, sid := r.LeaderWithID()
+	id = string(sid)
+	return id, n.fsm.current().Members[id].APIAddr
+}
+
 // IsLeader reports whether this node is the leader right now.
 func (n *Node) IsLeader() bool {
 	r, err := n.running()
