@@ -31,7 +31,7 @@ type backend struct {
 }
 
 // newBackend starts a backend (TLS when secure) in mode "ok".
-func newBackend(t *testing.T, secure bool) *backend {
+func newBackend(t testing.TB, secure bool) *backend {
 	t.Helper()
 	b := &backend{stop: make(chan struct{}), mode: "ok"}
 	b.srv = httptest.NewUnstartedServer(http.HandlerFunc(b.serve))
@@ -59,7 +59,7 @@ func (b *backend) lastRequest() (*http.Request, string) {
 }
 
 // port returns the backend's port.
-func (b *backend) port(t *testing.T) int {
+func (b *backend) port(t testing.TB) int {
 	t.Helper()
 	_, ps, _ := net.SplitHostPort(b.srv.Listener.Addr().String())
 	n, err := strconv.Atoi(ps)
