@@ -584,3 +584,41 @@ func TestNode_AdvertiseAddress(t *testing.T) {
 		t.Errorf("WaitForLeader on a node that never joined = %v, want a deadline error", err)
 	}
 }
+
+func TestNode_FailedStartLeavesNothingOpen(t *testing.T) {
+	a := startNode(t, func() Config { c := nodeConfig(t, 1); c.Bootstrap = true; return c }())
+
+	t.Run("data dir in use by another node object", func(t *testing.T) {
+		cfg := a.cfg
+		cfg.Logger = nil
+		b, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		err = b.Start(t.Context())
+		if err == nil || !strings.Contains(err.Error(), "locked by another process") {
+			t.Fatalf("Start on a data dir in use = %v, want a lock error", err)
+		}
+	})
+
+	t.Run("raft address in use", func(t *testing.T) {
+		cfg := nodeConfig(t, 2)
+		cfg.RaftAddr = a.RaftAddr()
+		b, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = b.Start(t.Context())
+		if err == nil || !strings.Contains(err.Error(), "bind raft transport") {
+			t.Fatalf("Start on a taken address = %v, want a bind error", err)
+		}
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// The failed Start released the data dir: another node object
+		// opens it at once.
+		cfg.RaftAddr = "127.0.0.1:0"
+		startNode(t, cfg)
+	})
+}
