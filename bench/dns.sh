@@ -8,12 +8,16 @@
 # prints QPS, queries per CPU-second of each server, mean latency, and the
 # ratios; then p99 latency at a fixed 20,000 queries/s.
 #
-# Usage: bench/dns.sh            (DUR=10 seconds per run, CLIENTS=4)
+# Usage: bench/dns.sh   (env: DUR=10 seconds per run, CLIENTS=4 dnsperf
+#                       clients, FIXED_QPS=20000, NSD_SERVERS=1)
+# detour uses GOMAXPROCS UDP sockets (SO_REUSEPORT); NSD_SERVERS=2 gives NSD
+# as many server processes on a 2-core machine.
 set -euo pipefail
 
 DUR=${DUR:-10}
 CLIENTS=${CLIENTS:-4}
 FIXED_QPS=${FIXED_QPS:-20000}
+NSD_SERVERS=${NSD_SERVERS:-1} # NSD server processes (Debian's default is 1)
 DETOUR_ADDR=127.0.0.1
 NSD_ADDR=127.0.0.1
 DETOUR_PORT=${DETOUR_PORT:-5391}
@@ -75,6 +79,7 @@ server:
 	pidfile: "$WORK/nsd.pid"
 	logfile: "$WORK/nsd.log"
 	rrl-ratelimit: 0
+	server-count: $NSD_SERVERS
 	hide-version: yes
 remote-control:
 	control-enable: no
@@ -144,7 +149,7 @@ fixed() {
 		awk '{a[NR] = $1; s += $1} END {i = int(NR * 0.99); if (i < 1) i = 1; printf "%.3f %.3f %d\n", a[i], s / NR, NR}'
 }
 
-echo "running: ${DUR}s per run, $CLIENTS clients, same query file for both servers" >&2
+echo "running: ${DUR}s per run, $CLIENTS clients, same query file for both servers, NSD server-count $NSD_SERVERS, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 declare -A R
 for mode in udp tcp; do
 	R[detour-$mode]=$(run detour "$DETOUR_PID" "$DETOUR_PORT" "$mode")
