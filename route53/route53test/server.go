@@ -442,3 +442,22 @@ func (s *Server) ResetCalls() {
 	defer s.mu.Unlock()
 	s.calls = nil
 }
+
+// PeakCalls returns the largest number of calls that arrived within any
+// span of length window (inclusive of both ends), by Call.Time: the
+// observed peak rate. calls need not be sorted.
+func PeakCalls(calls []Call, window time.Duration) int {
+	times := make([]time.Time, len(calls))
+	for i, c := range calls {
+		times[i] = c.Time
+	}
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	best, lo := 0, 0
+	for hi := range times {
+		for times[hi].Sub(times[lo]) > window {
+			lo++
+		}
+		best = max(best, hi-lo+1)
+	}
+	return best
+}
