@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -393,4 +394,60 @@ func FuzzApply(f *testing.F) {
 func isError(v any) bool {
 	_, ok := v.(error)
 	return ok
+}
+
+func TestFSM_WatchSeesEveryPublishInOrder(t *testing.T) {
+	f := newFSM(slog.New(slog.DiscardHandler))
+	const last = 200
+	done := make(chan []uint64)
+	go func() {
+		var seen []uint64
+		st, ch := f.watch()
+		for st.Index < last {
+			<-ch
+			st, ch = f.watch()
+			seen = append(seen, st.Index)
+		}
+		done <- seen
+	}()
+	for i := uint64(1); i <= last; i++ {
+		applyCmd(t, f, i, upsertMemberType, upsertMemberCmd{Member: policy.Member{ID: "n1", RaftAddr: fmt.Sprint(i)}})
+	}
+	seen := <-done
+	for i := 1; i < len(seen); i++ {
+		if seen[i] <= seen[i-1] {
+			t.Fatalf("watcher saw index %d after %d", seen[i], seen[i-1])
+		}
+	}
+	if seen[len(seen)-1] != last || f.current().Members["n1"].RaftAddr != fmt.Sprint(last) {
+		t.Errorf("watcher ended at %d, want %d", seen[len(seen)-1], last)
+	}
+}
+
+func TestNode_StateBeforeStart(t *testing.T) {
+	n, err := New(Config{NodeID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ch := n.Watch()
+	if st == nil || n.State() != st || st.SpecVersion != 0 {
+		t.Fatalf("State before Start = %+v", st)
+	}
+	select {
+	case <-ch:
+		t.Fatal("Watch channel closed with nothing published")
+	default:
+	}
+	if s := n.Status(); s.Role != "shutdown" || s.NodeID != "n1" {
+		t.Errorf("Status before Start = %+v", s)
+	}
+	if err := n.WaitForLeader(t.Context()); !errors.Is(err, ErrClosed) {
+		t.Errorf("WaitForLeader before Start = %v, want ErrClosed", err)
+	}
+	if err := n.Close(); err != nil {
+		t.Errorf("Close before Start = %v", err)
+	}
+	if err := n.Start(t.Context()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Start after Close = %v, want ErrClosed", err)
+	}
 }
