@@ -401,8 +401,8 @@ func TestFSM_WatchSeesEveryPublishInOrder(t *testing.T) {
 	const last = 200
 	done := make(chan []uint64)
 	go func() {
-		var seen []uint64
 		st, ch := f.watch()
+		seen := []uint64{st.Index}
 		for st.Index < last {
 			<-ch
 			st, ch = f.watch()
