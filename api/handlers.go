@@ -235,14 +235,18 @@ func (s *Server) handleGetSpec(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, SpecDocument{Version: st.SpecVersion, Index: st.SpecIndex, Spec: st.Spec})
 		return
 	}
-	out, err := yaml.Marshal(st.Spec)
-	if err != nil {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# detour spec version %d (raft index %d)\n", st.SpecVersion, st.SpecIndex)
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(st.Spec); err != nil {
 		s.writeErr(w, fmt.Errorf("encode spec as YAML: %w", err))
 		return
 	}
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "# detour spec version %d (raft index %d)\n", st.SpecVersion, st.SpecIndex)
-	b.Write(out)
+	if err := enc.Close(); err != nil {
+		s.writeErr(w, fmt.Errorf("encode spec as YAML: %w", err))
+		return
+	}
 	w.Header().Set("Content-Type", "application/yaml")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b.Bytes())
@@ -449,14 +453,18 @@ func jsonFields(v any) map[string]bool {
 
 // writeJSON writes v as an indented JSON body with status code.
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
 		code = http.StatusInternalServerError
-		b, _ = json.Marshal(errorBody{&Error{Code: CodeInternal, Message: "encode response: " + err.Error()}})
+		b.Reset()
+		_ = json.NewEncoder(&b).Encode(errorBody{&Error{Code: CodeInternal, Message: "encode response: " + err.Error()}})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b.Bytes())
 }
 
 // writeError writes e with its StatusCode (500 when unset).
