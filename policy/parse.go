@@ -65,7 +65,7 @@ func ParseSpec(data []byte) (*Spec, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, &SyntaxError{Line: root.Line, Column: root.Column, Msg: "the spec must be a mapping with the keys zones and pools"}
 	}
-	w := shapeWalker{seen: map[walkKey]bool{}}
+	w := shapeWalker{seen: map[walkKey]bool{}, fields: map[reflect.Type]map[string]reflect.StructField{}}
 	if err := w.walk(root, reflect.TypeFor[Spec](), ""); err != nil {
 		return nil, err
 	}
@@ -185,7 +185,10 @@ func yamlSyntaxError(err error) error {
 // cost no more than the document's size; yaml.v3's Decode then refuses
 // excessive aliasing itself.
 type shapeWalker struct {
+	// seen records alias targets already checked against a type.
 	seen map[walkKey]bool
+	// fields caches yamlFields per struct type.
+	fields map[reflect.Type]map[string]reflect.StructField
 }
 
 type walkKey struct {
@@ -199,15 +202,15 @@ var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 func (w *shapeWalker) walk(n *yaml.Node, t reflect.Type, path string) error {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
+		k := walkKey{n, t}
+		if w.seen[k] {
+			return nil
+		}
+		w.seen[k] = true
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return nil // null leaves the zero value
 	}
-	k := walkKey{n, t}
-	if w.seen[k] {
-		return nil
-	}
-	w.seen[k] = true
 	if reflect.PointerTo(t).Implements(unmarshalerType) {
 		v := reflect.New(t)
 		if err := n.Decode(v.Interface()); err != nil {
@@ -222,7 +225,11 @@ func (w *shapeWalker) walk(n *yaml.Node, t reflect.Type, path string) error {
 		if n.Kind != yaml.MappingNode {
 			return shapeError(n, path, fmt.Sprintf("want a mapping of fields, found %s", nodeKind(n)))
 		}
-		fields := yamlFields(t)
+		fields, ok := w.fields[t]
+		if !ok {
+			fields = yamlFields(t)
+			w.fields[t] = fields
+		}
 		seen := make(map[string]int, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]

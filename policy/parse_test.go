@@ -420,9 +420,22 @@ func FuzzLoadSpec(f *testing.F) {
 			default:
 				t.Fatalf("error %v is %T, want *SyntaxError or *ValidationError", err, err)
 			}
-			// Normalize and Validate must cope with whatever parsed.
+			// Normalize and Validate must cope with whatever parsed, and
+			// Normalize must be idempotent on it.
 			if p, perr := ParseSpec(data); perr == nil {
 				p.Normalize()
+				once, err := yaml.Marshal(p)
+				if err != nil {
+					t.Fatalf("marshal a normalized spec: %v", err)
+				}
+				p.Normalize()
+				twice, err := yaml.Marshal(p)
+				if err != nil {
+					t.Fatalf("marshal a normalized spec: %v", err)
+				}
+				if string(once) != string(twice) {
+					t.Fatalf("Normalize is not idempotent:\n%s", cmp.Diff(string(once), string(twice)))
+				}
 				_ = Validate(p)
 			}
 			return
@@ -502,6 +515,27 @@ func TestDocsSpecExamples(t *testing.T) {
 		}
 		if _, err := LoadSpec([]byte(blk[:end])); err != nil {
 			t.Errorf("example %d of docs/spec.md: %v", i, err)
+		}
+	}
+}
+
+// BenchmarkLoadSpec_10000Pools loads a spec of 10,000 pools of 3 endpoints,
+// the size the cluster's snapshot benchmarks use.
+func BenchmarkLoadSpec_10000Pools(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("zones:\n  - name: example.test.\n    nameservers: [{name: ns1, addresses: [127.0.0.1]}]\npools:\n")
+	for i := 0; i < 10000; i++ {
+		fmt.Fprintf(&sb, "  - name: p%d.example.test.\n    policy: failover\n    check: {type: http, port: 18080, path: /healthz}\n    endpoints:\n", i)
+		for j := 0; j < 3; j++ {
+			fmt.Fprintf(&sb, "      - {name: r%d, priority: %d, addresses: [127.0.%d.%d]}\n", j, j+1, i%250, j+1)
+		}
+	}
+	data := []byte(sb.String())
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := LoadSpec(data); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -93,8 +93,10 @@ const (
 
 // Pool is a name whose answers follow the health of its endpoints.
 type Pool struct {
-	// Name is the absolute owner name ("www.example.test."); it must lie in
-	// one of the spec's zones or be published elsewhere (Route53).
+	// Name is the absolute owner name ("www.example.test."). It is always
+	// fully qualified (a missing trailing dot is added, never a zone) and
+	// must lie in one of the spec's zones; pools published only to
+	// Route53 are not supported yet.
 	Name string `yaml:"name" json:"name"`
 	// Policy is failover, weighted or multivalue.
 	Policy string `yaml:"policy" json:"policy"`

@@ -56,7 +56,7 @@ func (p Problem) String() string {
 }
 
 // ValidationError is a spec that parsed but breaks rules. It holds every
-// problem found, in the order of the spec.
+// problem found, broadly in the order of the spec.
 type ValidationError struct {
 	Problems []Problem
 }
