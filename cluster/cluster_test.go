@@ -274,8 +274,15 @@ func TestCluster_ApplyAndForwardingHint(t *testing.T) {
 				t.Errorf("%s: Join = %v, want %v", tc.name, err, tc.want)
 			}
 		}
-		if err := leader.Join(ctx, JoinRequest{ID: "", RaftAddr: "127.0.0.1:1"}); err == nil {
-			t.Error("Join without an id succeeded")
+		for _, bad := range []JoinRequest{
+			{ID: "", RaftAddr: "127.0.0.1:1"},
+			{ID: "n9", RaftAddr: "0.0.0.0:8054"},
+			{ID: "n9", RaftAddr: "127.0.0.1:0"},
+			{ID: "n9", RaftAddr: "127.0.0.1"},
+		} {
+			if err := leader.Join(ctx, bad); err == nil || errors.Is(err, ErrNotLeader) {
+				t.Errorf("Join(%+v) = %v, want a clear refusal", bad, err)
+			}
 		}
 		if err := leader.Remove(ctx, "n9"); !errors.Is(err, ErrUnknownMember) {
 			t.Errorf("Remove of an unknown member = %v, want ErrUnknownMember", err)

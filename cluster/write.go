@@ -156,8 +156,12 @@ func (n *Node) Join(ctx context.Context, req JoinRequest) error {
 	if req.ID == "" || req.RaftAddr == "" {
 		return fmt.Errorf("join: node id and raft address are required (got id %q, raft address %q)", req.ID, req.RaftAddr)
 	}
-	if _, _, err := splitHostPort(req.RaftAddr); err != nil {
+	host, port, err := splitHostPort(req.RaftAddr)
+	switch {
+	case err != nil:
 		return fmt.Errorf("%s: raft address: %w", op, err)
+	case unspecified(host) || port == 0:
+		return fmt.Errorf("%s: raft address must name a host and port other nodes can dial", op)
 	}
 	ctx, cancel := n.writeCtx(ctx)
 	defer cancel()
