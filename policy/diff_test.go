@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -100,4 +101,41 @@ func TestDiff(t *testing.T) {
 			t.Errorf("Diff (-want +got):\n%s", diff)
 		}
 	})
+}
+
+func ExampleDiff() {
+	old, _ := LoadSpec([]byte(`
+zones:
+  - name: example.test.
+    nameservers: [{name: ns1, addresses: [127.0.0.1]}]
+pools:
+  - name: api.example.test.
+    policy: weighted
+    check: {type: tcp, port: 443}
+    endpoints:
+      - {name: us-east-1, weight: 70, addresses: [127.0.0.11]}
+      - {name: eu-west-1, weight: 30, addresses: [127.0.0.12]}
+`))
+	new, _ := LoadSpec([]byte(`
+zones:
+  - name: example.test.
+    nameservers: [{name: ns1, addresses: [127.0.0.1]}]
+    records:
+      - {name: www, type: CNAME, values: [api]}
+pools:
+  - name: api.example.test.
+    policy: weighted
+    check: {type: tcp, port: 443, interval: 2s}
+    endpoints:
+      - {name: us-east-1, weight: 50, addresses: [127.0.0.11]}
+      - {name: eu-west-1, weight: 50, addresses: [127.0.0.12]}
+`))
+	for _, c := range Diff(old, new) {
+		fmt.Println(c)
+	}
+	// Output:
+	// add record www.example.test. CNAME: values [api.example.test.]
+	// change pool api.example.test.: check.interval 5s -> 2s; check.timeout 2s -> 1s
+	// change endpoint api.example.test./eu-west-1: weight 30 -> 50
+	// change endpoint api.example.test./us-east-1: weight 70 -> 50
 }

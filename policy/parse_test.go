@@ -539,3 +539,36 @@ func BenchmarkLoadSpec_10000Pools(b *testing.B) {
 		}
 	}
 }
+
+func ExampleLoadSpec() {
+	_, err := LoadSpec([]byte(`
+zones:
+  - name: example.test.
+    nameservers:
+      - name: ns1
+        addresses: [127.0.0.1]
+    records:
+      - {name: docs, type: CNAME, values: [www]}
+      - {name: docs, type: TXT, values: ["hello"]}
+pools:
+  - name: www.example.test
+    policy: weighted
+    check: {type: http, interval: 1s, timeout: 1s}
+    endpoints:
+      - {name: us-east-1, weight: 0, addresses: [127.0.0.11]}
+      - {name: eu-west-1, weight: 0, addresses: ["1.2.3"]}
+`))
+	fmt.Println(err)
+	// Output:
+	// zones[0].records[0].name: "docs.example.test." has a CNAME and also TXT at zones[0].records[1]; a CNAME owner holds no other record
+	// pools[0].check.timeout: 1s must be below the interval (1s)
+	// pools[0].endpoints[1].addresses[0]: "1.2.3" is not an IP address
+	// pools[0].endpoints: a weighted pool needs at least one endpoint with a weight above 0
+}
+
+func ExampleParseSpec() {
+	_, err := ParseSpec([]byte("zones:\n  - name: example.test.\n    tll: 300\n"))
+	fmt.Println(err)
+	// Output:
+	// line 3, column 5: zones[0]: unknown field "tll" (known fields: name, ttl, soa, nameservers, records, transfer)
+}

@@ -269,13 +269,21 @@ func (v *validator) zone(p string, z *Zone, nameOK bool, static map[string][]own
 		setAt[k] = j
 		static[r.Name] = append(static[r.Name], owner{rp, r.Type})
 	}
-	// CNAME exclusivity among the static records of this zone.
+	// CNAME exclusivity among the static records of this zone, and one
+	// source for the addresses of an in-zone nameserver.
 	for j := range z.Records {
 		r := &z.Records[j]
+		rp := fmt.Sprintf("%s.records[%d]", p, j)
+		if r.Type == TypeA || r.Type == TypeAAAA {
+			for _, o := range static[r.Name] {
+				if o.typ == "glue" {
+					v.addf(rp+".name", "%q is a nameserver with glue addresses at %s; give its addresses in one place", r.Name, o.path)
+				}
+			}
+		}
 		if r.Type != TypeCNAME {
 			continue
 		}
-		rp := fmt.Sprintf("%s.records[%d]", p, j)
 		for _, o := range static[r.Name] {
 			if o.path != rp {
 				v.addf(rp+".name", "%q has a CNAME and also %s at %s; a CNAME owner holds no other record", r.Name, o.typ, o.path)

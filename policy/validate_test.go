@@ -287,6 +287,9 @@ func TestValidate_rules(t *testing.T) {
 			"zones[0].nameservers[0].addresses", `"ns1.other.test." is outside zone "example.test.", so it must not have glue addresses`, true},
 		{"bad glue address", func(s *Spec) { s.Zones[0].Nameservers[1].Addresses = []string{"127.0.0"} },
 			"zones[0].nameservers[1].addresses[0]", `"127.0.0" is not an IP address`, false},
+		{"static A beside a nameserver's glue", func(s *Spec) {
+			s.Zones[0].Records = append(s.Zones[0].Records, Record{Name: "ns2", Type: "A", Values: []string{"127.0.0.2"}})
+		}, "zones[0].records[4].name", `"ns2.example.test." is a nameserver with glue addresses at zones[0].nameservers[1].addresses; give its addresses in one place`, false},
 		{"repeated nameserver", func(s *Spec) { s.Zones[0].Nameservers[1].Name = "ns1" },
 			"zones[0].nameservers[1].name", `"ns1.example.test." is already listed at nameservers[0]`, false},
 
