@@ -18,7 +18,34 @@
 // small command.
 //
 // Where ROUTE53.md marks behaviour as a guess, the choice made here is noted
-// on the code that implements it, prefixed "Guess:".
+// on the code that implements it, prefixed "Guess:". In short:
+//
+//   - Listing order compares the reversed labels byte by byte on the raw
+//     (unescaped) name, with the trailing dot, so '-' and '*' sort before
+//     '.'; record sets of one name and type are ordered by SetIdentifier.
+//   - In one batch the only repeat allowed for an identity is DELETE then
+//     CREATE; any other repeat is "an invalid set of changes".
+//   - DELETE compares values as a set and may omit MultiValueAnswer (and then
+//     also the SetIdentifier's policy); everything else must match.
+//   - Rules about the final state of a name (CNAME exclusivity, no mixing of
+//     policies, weighted TTLs and count, unique latency regions, failover
+//     roles and geolocations, the apex SOA and NS) are checked after the
+//     whole batch, against the record sets the batch wrote.
+//   - The request limits count an alias as one record of no characters
+//     (stricter than counting ResourceRecord elements only); the zone quota
+//     and the value checks answer InvalidChangeBatch.
+//   - Failover aliases must evaluate target health (InvalidInput).
+//   - Enum and range violations answer InvalidInput in AWS's generic
+//     "N validation errors detected" form.
+//   - An alias target is accepted when its zone is an AWS canonical zone
+//     (ELB by region, CloudFront, Global Accelerator) that serves its name,
+//     or a zone of this server holding a record set of that name and type.
+//   - PriorRequestNotComplete is only ever injected (FailPriorRequest,
+//     Faults.PriorRequestFraction), never a side effect of PENDING changes.
+//
+// The semantic item A6 of the checklist (weight 0 on every member spreads
+// traffic evenly; EvaluateTargetHealth on load balancer aliases) concerns
+// AWS's DNS answers, not the API, and is not modelled.
 //
 // The package imports no other detour package.
 package route53test

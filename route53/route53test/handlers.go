@@ -86,7 +86,7 @@ func (s *Server) op(name string, fn opFunc) http.Handler {
 		}
 		call.Status = status
 		s.mu.Lock()
-		s.calls = append(s.calls, call)
+		s.appendCallLocked(call)
 		s.mu.Unlock()
 		s.log.Debug("request", "op", name, "zone_id", call.ZoneID, "status", status, "error", call.ErrorCode, "attempt", call.Attempt)
 		writeXML(w, status, reqID, body)

@@ -100,6 +100,10 @@ func TestL2_StartPosition(t *testing.T) {
 			}
 		})
 	}
+	t.Run("identifier without type", func(t *testing.T) {
+		_, err := list("a.example.test", "", "one")
+		wantAPIError(t, err, "InvalidInput", "")
+	})
 	t.Run("type without name", func(t *testing.T) {
 		_, err := list("", types.RRTypeA, "")
 		var inv *types.InvalidInput

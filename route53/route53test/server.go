@@ -57,7 +57,13 @@ type Options struct {
 	// Zones are created by New, in order, as public zones; their IDs are
 	// logged and available from Zones.
 	Zones []string
+	// CallLogLimit caps the call log, which keeps the newest calls; 0 means
+	// DefaultCallLogLimit.
+	CallLogLimit int
 }
+
+// DefaultCallLogLimit is the default cap of the call log.
+const DefaultCallLogLimit = 100000
 
 // Server is the Route 53 stand-in. Its methods are safe for concurrent use.
 // Every ChangeResourceRecordSets request is validated and applied under one
@@ -77,7 +83,6 @@ type Server struct {
 	insyncDelay  time.Duration      // guarded by mu
 	faults       faultState         // guarded by mu
 	calls        []Call             // guarded by mu
-	requests     uint64             // guarded by mu
 
 	srvMu    sync.Mutex
 	srv      *http.Server // guarded by srvMu
@@ -121,6 +126,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxRecordSetsPerZone < 0 {
 		return nil, fmt.Errorf("route53test: MaxRecordSetsPerZone %d must be >= 0", opts.MaxRecordSetsPerZone)
+	}
+	if opts.CallLogLimit < 0 {
+		return nil, fmt.Errorf("route53test: CallLogLimit %d must be >= 0", opts.CallLogLimit)
 	}
 	if opts.NewZoneDelay < 0 {
 		return nil, fmt.Errorf("route53test: NewZoneDelay %v must be >= 0", opts.NewZoneDelay)
@@ -277,9 +285,10 @@ func (s *Server) RecordSets(zoneID string) ([]RecordSet, error) {
 	if !ok {
 		return nil, noSuchZone(bareID(zoneID))
 	}
-	out := z.sorted()
-	for i := range out {
-		out[i] = out[i].clone()
+	sorted := z.sorted()
+	out := make([]RecordSet, len(sorted))
+	for i, r := range sorted {
+		out[i] = r.clone()
 	}
 	return out, nil
 }
@@ -334,9 +343,11 @@ func (s *Server) Upsert(zoneID string, sets ...RecordSet) (ChangeInfo, error) {
 func (s *Server) Delete(zoneID, name, typ, setID string) (ChangeInfo, error) {
 	live, ok := s.RecordSet(zoneID, name, typ, setID)
 	if !ok {
-		return ChangeInfo{}, &Error{Status: 400, Code: "InvalidChangeBatch", Sender: true,
-			Message:  "record set not found",
-			Messages: []string{fmt.Sprintf("Tried to delete resource record set [name='%s', type='%s'] but it was not found", name, typ)}}
+		if n, err := canonicalName(name); err == nil {
+			name = n
+		}
+		return ChangeInfo{}, invalidChangeBatch([]string{
+			fmt.Sprintf("Tried to delete resource record set %s but it was not found", bracket(key{name, typ, setID}))})
 	}
 	return s.Edit(zoneID, ChangeBatch{Changes: []Change{{Action: ActionDelete, RecordSet: live}}})
 }
@@ -414,6 +425,21 @@ func (s *Server) FailPriorRequest(zoneID string, n int) {
 		return
 	}
 	s.faults.priorByZone[bareID(zoneID)] = n
+}
+
+// appendCallLocked adds a call to the log, dropping the oldest beyond the
+// limit.
+func (s *Server) appendCallLocked(c Call) {
+	limit := s.opts.CallLogLimit
+	if limit == 0 {
+		limit = DefaultCallLogLimit
+	}
+	if len(s.calls) >= limit {
+		n := copy(s.calls, s.calls[len(s.calls)-limit+1:])
+		clear(s.calls[n:])
+		s.calls = s.calls[:n]
+	}
+	s.calls = append(s.calls, c)
 }
 
 // Calls returns a copy of the call log, oldest first.

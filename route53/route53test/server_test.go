@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -278,4 +279,55 @@ func FuzzParseName(f *testing.F) {
 			t.Fatalf("%q: %q/%q then %q/%q", s, n.String(), n.sortKey(), again.String(), again.sortKey())
 		}
 	})
+}
+
+// Concurrent batches are serialised: of many CREATEs of one identity,
+// exactly one wins, and the others see it.
+func TestServer_ConcurrentBatchesAreSerialised(t *testing.T) {
+	f := newFixture(t, Options{})
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := submit(t, f.c, f.zone.ID, chg(create, rrA("race.example.test", 60, fmt.Sprintf("198.51.100.%d", i+1))),
+				chg(create, rrA(fmt.Sprintf("r%d.example.test", i), 60, "198.51.100.1")))
+			errs <- err
+		}()
+	}
+	won := 0
+	for range n {
+		err := <-errs
+		if err == nil {
+			won++
+			continue
+		}
+		wantBatchError(t, err, "Tried to create resource record set [name='race.example.test.', type='A'] but it already exists")
+	}
+	if won != 1 {
+		t.Errorf("%d batches won, want 1", won)
+	}
+	if sets := f.snapshot(t); len(sets) != 4 {
+		t.Errorf("zone holds %d record sets, want 4 (apex NS, SOA, the winner's two)", len(sets))
+	}
+}
+
+// The call log keeps the newest calls within its limit.
+func TestServer_CallLogLimit(t *testing.T) {
+	f := newFixture(t, Options{CallLogLimit: 3})
+	for range 5 {
+		if err := getZone(t, f.c, f.zone.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.c.GetChange(t.Context(), &awsr53.GetChangeInput{Id: aws.String("CNOSUCH")}); err == nil {
+		t.Fatal("GetChange of an unknown change succeeded")
+	}
+	calls := f.s.Calls()
+	if len(calls) != 3 || calls[2].Op != "GetChange" || calls[0].Op != "GetHostedZone" {
+		t.Errorf("calls = %v", calls)
+	}
+	if _, err := f.s.Delete(f.zone.ID, "Missing.example.test", "A", "w1"); err == nil ||
+		!strings.Contains(err.Error(), "[name='missing.example.test.', type='A', set-identifier='w1'] but it was not found") {
+		t.Errorf("Delete of a missing set: %v", err)
+	}
 }

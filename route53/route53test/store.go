@@ -20,6 +20,8 @@ type zone struct {
 	count int
 	// sortKeys caches the listing sort key of each name in names.
 	sortKeys map[string]string
+	// sortedCache is the listing order, nil after a change.
+	sortedCache []RecordSet
 }
 
 func (z *zone) snapshot() Zone {
@@ -41,23 +43,32 @@ func (z *zone) sortKey(name string) string {
 // sorted returns every record set in listing order (L1): name with labels
 // reversed, then type, then SetIdentifier (Guess: the third key is not
 // documented; sorting by it keeps pagination inside a weighted group stable).
+// The slice is cached until the next commit: callers must not modify it.
 func (z *zone) sorted() []RecordSet {
-	out := make([]RecordSet, 0, z.count)
-	for _, sets := range z.names {
+	if z.sortedCache != nil {
+		return z.sortedCache
+	}
+	type entry struct {
+		sk string
+		r  *RecordSet
+	}
+	entries := make([]entry, 0, z.count)
+	for name, sets := range z.names {
+		sk := z.sortKey(name)
 		for _, r := range sets {
-			out = append(out, r)
+			entries = append(entries, entry{sk, &r})
 		}
 	}
-	slices.SortFunc(out, func(a, b RecordSet) int { return z.compare(a.key(), b.key()) })
-	return out
-}
-
-// compare orders two identities as a listing does.
-func (z *zone) compare(a, b key) int {
-	if a.name != b.name {
-		return strings.Compare(z.sortKey(a.name), z.sortKey(b.name))
+	slices.SortFunc(entries, func(a, b entry) int {
+		return cmp.Or(strings.Compare(a.sk, b.sk), strings.Compare(a.r.Type, b.r.Type),
+			strings.Compare(a.r.SetIdentifier, b.r.SetIdentifier))
+	})
+	out := make([]RecordSet, len(entries))
+	for i, e := range entries {
+		out[i] = *e.r
 	}
-	return cmp.Or(strings.Compare(a.typ, b.typ), strings.Compare(a.setID, b.setID))
+	z.sortedCache = out
+	return out
 }
 
 // working is the copy of a zone that a change batch is applied to: names it
@@ -106,6 +117,7 @@ func (w *working) count() int {
 // commit writes the working copy into the zone.
 func (w *working) commit() {
 	w.z.count = w.count()
+	w.z.sortedCache = nil
 	for name, m := range w.nodes {
 		if len(m) == 0 {
 			delete(w.z.names, name)
