@@ -107,7 +107,7 @@ func (z *Zone) normalize() {
 	if z.SOA.MName == "" && len(z.Nameservers) > 0 {
 		z.SOA.MName = z.Nameservers[0].Name
 	}
-	z.SOA.RName = AbsName(strings.TrimSpace(z.SOA.RName), origin)
+	z.SOA.RName = AbsName(mailboxName(strings.TrimSpace(z.SOA.RName)), origin)
 	if z.SOA.RName == "" && origin != "" {
 		z.SOA.RName = AbsName("hostmaster", origin)
 	}
@@ -202,6 +202,18 @@ func (c *Check) normalize() {
 			c.ExpectRcode = DefaultExpectRcode
 		}
 	}
+}
+
+// mailboxName turns a mail address written as such
+// ("hostmaster@example.test") into the name form of an SOA rname
+// ("hostmaster.example.test."). A local part with a dot would need an
+// escape, which names here do not support; it is left for validation.
+func mailboxName(rname string) string {
+	local, domain, ok := strings.Cut(rname, "@")
+	if !ok || local == "" || domain == "" || strings.Contains(local, ".") || strings.Contains(domain, "@") {
+		return rname
+	}
+	return local + "." + FQDN(domain)
 }
 
 func setDefault(v *uint32, d uint32) {

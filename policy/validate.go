@@ -352,6 +352,8 @@ func (v *validator) soa(p string, soa *SOA) {
 	v.absHost(p+".mname", soa.MName, "mname (the primary nameserver)")
 	if soa.RName == "" {
 		v.addf(p+".rname", "rname (the contact mailbox, like hostmaster.example.test.) is required")
+	} else if strings.Contains(soa.RName, "@") {
+		v.addf(p+".rname", "%q: write the mailbox as a name (hostmaster.example.test. for hostmaster@example.test); a local part with a dot is not supported", soa.RName)
 	} else if err := ValidName(soa.RName); err != nil {
 		v.addf(p+".rname", "%v", err)
 	} else if IsWildcard(soa.RName) || !strings.HasSuffix(soa.RName, ".") {

@@ -273,6 +273,8 @@ func TestValidate_rules(t *testing.T) {
 			"zones[0].ttl", "2147483648 is outside 1..2147483647", false},
 		{"bad SOA mname", func(s *Spec) { s.Zones[0].SOA.MName = "ns 1" },
 			"zones[0].soa.mname", `has the character ' '`, false},
+		{"SOA rname as a mail address with a dotted local part", func(s *Spec) { s.Zones[0].SOA.RName = "host.master@example.test" },
+			"zones[0].soa.rname", "write the mailbox as a name", false},
 		{"SOA expire shorter than refresh + retry", func(s *Spec) { s.Zones[0].SOA.Expire = 1000 },
 			"zones[0].soa.expire", "1000 is shorter than refresh + retry (4200)", false},
 		{"SOA minimum above a day", func(s *Spec) { s.Zones[0].SOA.Minimum = 90000 },
@@ -349,6 +351,7 @@ func TestValidate_accepts(t *testing.T) {
 		{"weighted pool with one weight 0", func(s *Spec) { s.Pools[1].Endpoints[0].Weight = weightp(0) }},
 		{"same failover priority twice (one tier)", func(s *Spec) { s.Pools[0].Endpoints[1].Priority = 1 }},
 		{"record TTL 0", func(s *Spec) { s.Zones[0].Records[2].TTL = u32(0) }},
+		{"SOA rname as a mail address", func(s *Spec) { s.Zones[0].SOA.RName = "Hostmaster@Example.test" }},
 		{"null MX", func(s *Spec) { s.Zones[0].Records[1].Values = []string{"0 ."} }},
 		{"glue below a delegation", func(s *Spec) {
 			s.Zones[0].Records = append(s.Zones[0].Records,
@@ -489,5 +492,22 @@ func TestValidate_doesNotModify(t *testing.T) {
 	}
 	if diff := cmp.Diff(string(before), string(after)); diff != "" {
 		t.Errorf("Validate modified the spec:\n%s", diff)
+	}
+}
+
+func TestNormalize_rnameMailAddress(t *testing.T) {
+	tests := map[string]string{
+		"Hostmaster@Example.test":  "hostmaster.example.test.",
+		"dns@other.test.":          "dns.other.test.",
+		"hostmaster":               "hostmaster.example.test.",
+		"host.master@example.test": "host.master@example.test.example.test.", // left for Validate
+		"":                         "hostmaster.example.test.",
+	}
+	for in, want := range tests {
+		s := &Spec{Zones: []Zone{{Name: "example.test.", SOA: SOA{RName: in}}}}
+		s.Normalize()
+		if got := s.Zones[0].SOA.RName; got != want {
+			t.Errorf("rname %q normalizes to %q, want %q", in, got, want)
+		}
 	}
 }
