@@ -42,7 +42,7 @@ const (
 	globalAcceleratorZone = "Z2BJ6XQ5FK7U4H"
 )
 
-// canonicalZones is the set of every AWS canonical zone ID above.
+// isCanonicalZone reports whether id is one of the AWS canonical zones above.
 func isCanonicalZone(id string) bool {
 	if id == cloudFrontZone || id == globalAcceleratorZone {
 		return true

@@ -85,6 +85,18 @@ func TestT1_Throttling(t *testing.T) {
 			t.Errorf("attempt headers %v (max %d), want 1, 1, 2, ... of 5", attempts[:3], calls[0].MaxAttempts)
 		}
 	})
+	t.Run("a throttled batch is logged with its changes", func(t *testing.T) {
+		if err := f.s.SetFaults(Faults{ThrottleFraction: 1}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := submit(t, f.c, f.zone.ID, chg(create, rrA("th.example.test", 60, "198.51.100.1")))
+		wantAPIError(t, err, "Throttling", "Rate exceeded")
+		calls := f.s.CallsTo("ChangeResourceRecordSets")
+		last := calls[len(calls)-1]
+		if last.ErrorCode != "Throttling" || last.ZoneID != f.zone.ID || last.Batch == nil || last.Batch.Changes[0].RecordSet.Name != "th.example.test" {
+			t.Errorf("logged call = %+v", last)
+		}
+	})
 	t.Run("retry-after header", func(t *testing.T) {
 		if err := f.s.SetFaults(Faults{ThrottleFraction: 1, RetryAfter: 1500 * time.Millisecond}); err != nil {
 			t.Fatal(err)
@@ -123,6 +135,11 @@ func TestT2_PriorRequestNotComplete(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"PriorRequestNotComplete", "PriorRequestNotComplete", ""}, got); diff != "" {
 		t.Errorf("attempts (-want +got):\n%s", diff)
+	}
+	for _, c := range f.s.CallsTo("ChangeResourceRecordSets") {
+		if c.Batch == nil || len(c.Batch.Changes) != 1 || c.Batch.Changes[0].RecordSet.Name != "a.example.test" || c.ZoneID != f.zone.ID {
+			t.Errorf("call %+v does not carry its batch", c)
+		}
 	}
 
 	t.Run("by fraction", func(t *testing.T) {

@@ -65,6 +65,16 @@ func (s *Server) op(name string, fn opFunc) http.Handler {
 			body   any
 			apiErr = fault
 		)
+		if fault != nil && name == "ChangeResourceRecordSets" {
+			// Log what the rejected attempt carried.
+			call.ZoneID = bareID(r.PathValue("id"))
+			var req xmlChangeRequest
+			if readXML(r, &req) == nil && req.ChangeBatch != nil {
+				if b, err := decodeBatch(req.ChangeBatch); err == nil {
+					call.Batch = &b
+				}
+			}
+		}
 		if apiErr == nil {
 			h := make(http.Header)
 			status, body, apiErr = fn(r, h, &call)

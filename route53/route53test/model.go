@@ -197,7 +197,8 @@ func (r *RecordSet) policy() string {
 		return "failover"
 	case r.GeoLocation != nil:
 		return "geolocation"
-	case r.MultiValueAnswer != nil && *r.MultiValueAnswer:
+	case r.MultiValueAnswer != nil:
+		// Its presence chooses the policy, as policyCount counts it.
 		return "multivalue answer"
 	case r.CIDRRoutingConfig != nil:
 		return "IP-based"

@@ -114,7 +114,8 @@ type Call struct {
 	ErrorCode     string
 	ErrorMessages []string
 	// Batch is the decoded change batch of a ChangeResourceRecordSets
-	// request, nil when the body did not decode.
+	// request, also of one refused by a fault; nil when the body did not
+	// decode.
 	Batch *ChangeBatch
 }
 
