@@ -236,6 +236,14 @@ func (w *shapeWalker) walk(n *yaml.Node, t reflect.Type, path string) error {
 			if k.Kind != yaml.ScalarNode {
 				return shapeError(k, path, "a field name must be plain text")
 			}
+			if k.Tag == "!!merge" {
+				// "<<: *base" or "<<: [*a, *b]" merges mappings of
+				// the same type; explicit keys override merged ones.
+				if err := w.walkMerge(v, t, path); err != nil {
+					return err
+				}
+				continue
+			}
 			if line, dup := seen[k.Value]; dup {
 				return shapeError(k, path, fmt.Sprintf("field %q is given twice (first at line %d)", k.Value, line))
 			}
@@ -294,6 +302,33 @@ func (w *shapeWalker) walk(n *yaml.Node, t reflect.Type, path string) error {
 		return nil
 	default:
 		return shapeError(n, path, fmt.Sprintf("cannot read a value into %s", t))
+	}
+}
+
+// walkMerge checks the value of a merge key: a mapping or a list of
+// mappings, each checked against t.
+func (w *shapeWalker) walkMerge(v *yaml.Node, t reflect.Type, path string) error {
+	if v.Kind == yaml.AliasNode && v.Alias != nil {
+		v = v.Alias
+	}
+	switch v.Kind {
+	case yaml.MappingNode:
+		return w.walk(v, t, path)
+	case yaml.SequenceNode:
+		for _, c := range v.Content {
+			if c.Kind == yaml.AliasNode && c.Alias != nil {
+				c = c.Alias
+			}
+			if c.Kind != yaml.MappingNode {
+				return shapeError(c, path, "a merge (<<) list must hold mappings")
+			}
+			if err := w.walk(c, t, path); err != nil {
+				return err
+			}
+		}
+		return nil
+	default:
+		return shapeError(v, path, "a merge (<<) needs a mapping or a list of mappings")
 	}
 }
 

@@ -204,6 +204,27 @@ func TestParseSpec_aliases(t *testing.T) {
 	if got := s.Pool("api2.example.test.").Check; got.Type != "tcp" || got.Port != 18080 {
 		t.Errorf("aliased check = %+v", got)
 	}
+
+	// Merge keys extend a shared mapping; explicit keys win.
+	in = strings.Replace(string(readExample(t)), "    check:\n      type: tcp", "    check: &tcpcheck\n      type: tcp", 1) +
+		"  - name: api2.example.test.\n    policy: failover\n    check:\n      <<: *tcpcheck\n      port: 8443\n    endpoints:\n      - name: a\n        addresses: [127.0.0.14]\n"
+	s = mustLoad(t, []byte(in))
+	if got := s.Pool("api2.example.test.").Check; got.Type != "tcp" || got.Port != 8443 || got.Interval.D() != time.Second {
+		t.Errorf("merged check = %+v", got)
+	}
+	// A merge still refuses unknown fields, with their position.
+	in = "zones:\n  - &z {name: a., tll: 1}\n  - <<: *z\n"
+	if _, err := ParseSpec([]byte(in)); err == nil || !strings.Contains(err.Error(), `line 2, column 19: zones[0]: unknown field "tll"`) {
+		t.Errorf("ParseSpec = %v, want the unknown field tll at line 2, column 19", err)
+	}
+	in = "pools:\n  - check:\n      <<: *x\n"
+	if _, err := ParseSpec([]byte(in)); err == nil {
+		t.Error("ParseSpec accepted an unknown anchor")
+	}
+	in = "pools:\n  - check:\n      <<: 5\n"
+	if _, err := ParseSpec([]byte(in)); err == nil || !strings.Contains(err.Error(), "a merge (<<) needs a mapping") {
+		t.Errorf("ParseSpec = %v, want a merge error", err)
+	}
 }
 
 func TestLoadSpec_roundTrip(t *testing.T) {
