@@ -47,6 +47,7 @@ func (s *Server) op(name string, fn opFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		call := Call{Op: name, Method: r.Method, Path: r.URL.Path}
 		call.Attempt, call.MaxAttempts = parseAttempt(r.Header.Get("Amz-Sdk-Request"))
+		call.SigningScope = signingScope(r.Header.Get("Authorization"))
 		reqID := newRequestID()
 		s.mu.Lock()
 		latency := s.faults.f.Latency
@@ -158,6 +159,21 @@ func parseAttempt(h string) (attempt, maxAttempts int) {
 		}
 	}
 	return attempt, maxAttempts
+}
+
+// signingScope extracts "region/service" from a SigV4 Authorization header
+// ("AWS4-HMAC-SHA256 Credential=AKID/20260301/us-east-1/route53/aws4_request, ...").
+func signingScope(h string) string {
+	_, cred, ok := strings.Cut(h, "Credential=")
+	if !ok {
+		return ""
+	}
+	cred, _, _ = strings.Cut(cred, ",")
+	parts := strings.Split(cred, "/")
+	if len(parts) != 5 {
+		return ""
+	}
+	return parts[2] + "/" + parts[3]
 }
 
 // readXML decodes a request body into v.

@@ -96,7 +96,8 @@ type Call struct {
 	// Op is the operation name (ChangeResourceRecordSets, GetChange, ...),
 	// or "Unknown".
 	Op string
-	// Time is when the request arrived, by the server's clock.
+	// Time is when the request was handled (after any injected latency),
+	// by the server's clock.
 	Time time.Time
 	// Method and Path are the HTTP method and URL path.
 	Method, Path string
@@ -104,6 +105,10 @@ type Call struct {
 	ZoneID string
 	// ChangeID is the change the request created or asked about, if any.
 	ChangeID string
+	// SigningScope is the region and service of the request's SigV4
+	// credential scope ("us-east-1/route53"), "" when unsigned. The
+	// signature itself is not checked.
+	SigningScope string
 	// Attempt and MaxAttempts come from the SDK's Amz-Sdk-Request header
 	// ("attempt=2; max=5"); 0 when absent.
 	Attempt, MaxAttempts int

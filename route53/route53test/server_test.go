@@ -93,7 +93,8 @@ func TestServer_CallLog(t *testing.T) {
 		t.Errorf("decoded batch (-want +got):\n%s", diff)
 	}
 	if c0.Op != "ChangeResourceRecordSets" || c0.ZoneID != f.zone.ID || c0.ChangeID != bareID(*out.ChangeInfo.Id) ||
-		c0.Status != 200 || c0.Attempt != 1 || !c0.Time.Equal(clock.Now().Add(-time.Second)) || c0.Method != "POST" {
+		c0.Status != 200 || c0.Attempt != 1 || !c0.Time.Equal(clock.Now().Add(-time.Second)) || c0.Method != "POST" ||
+		c0.SigningScope != "us-east-1/route53" {
 		t.Errorf("first call = %+v", c0)
 	}
 	if c := calls[1]; c.Op != "GetChange" || c.ChangeID != c0.ChangeID || c.ZoneID != f.zone.ID {
@@ -121,6 +122,14 @@ func TestServer_WireDetails(t *testing.T) {
 	}
 	if _, ok := f.s.RecordSet(f.zone.ID, "s.example.test", "A", ""); !ok {
 		t.Errorf("record set not created")
+	}
+	status, h, resp = raw(t, "POST", f.s.URL()+"/2013-04-01/hostedzone",
+		`<CreateHostedZoneRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Name>raw.example.test</Name><CallerReference>raw-1</CallerReference></CreateHostedZoneRequest>`)
+	if status != 201 || !strings.Contains(h.Get("Location"), "/2013-04-01/hostedzone/Z") || !strings.Contains(resp, "<Name>raw.example.test.</Name>") {
+		t.Errorf("CreateHostedZone: %d %v %s", status, h, resp)
+	}
+	if c := f.s.Calls(); c[len(c)-1].SigningScope != "" {
+		t.Errorf("unsigned request has signing scope %q", c[len(c)-1].SigningScope)
 	}
 	status, _, resp = raw(t, "DELETE", f.s.URL()+"/2013-04-01/hostedzone/"+f.zone.ID, "")
 	if status != 404 || !strings.Contains(resp, "<Code>UnknownOperationException</Code>") {
