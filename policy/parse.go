@@ -307,19 +307,15 @@ func (w *shapeWalker) walk(n *yaml.Node, t reflect.Type, path string) error {
 
 // walkMerge checks the value of a merge key: a mapping or a list of
 // mappings, each checked against t.
+// Aliases are passed to walk unresolved, so that its memo keeps merges of
+// merges linear too.
 func (w *shapeWalker) walkMerge(v *yaml.Node, t reflect.Type, path string) error {
-	if v.Kind == yaml.AliasNode && v.Alias != nil {
-		v = v.Alias
-	}
-	switch v.Kind {
+	switch target(v).Kind {
 	case yaml.MappingNode:
 		return w.walk(v, t, path)
 	case yaml.SequenceNode:
-		for _, c := range v.Content {
-			if c.Kind == yaml.AliasNode && c.Alias != nil {
-				c = c.Alias
-			}
-			if c.Kind != yaml.MappingNode {
+		for _, c := range target(v).Content {
+			if target(c).Kind != yaml.MappingNode {
 				return shapeError(c, path, "a merge (<<) list must hold mappings")
 			}
 			if err := w.walk(c, t, path); err != nil {
@@ -330,6 +326,14 @@ func (w *shapeWalker) walkMerge(v *yaml.Node, t reflect.Type, path string) error
 	default:
 		return shapeError(v, path, "a merge (<<) needs a mapping or a list of mappings")
 	}
+}
+
+// target resolves an alias node to the node it names.
+func target(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return n.Alias
+	}
+	return n
 }
 
 func shapeError(n *yaml.Node, path, msg string) error {

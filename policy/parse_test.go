@@ -505,6 +505,20 @@ func TestParseSpec_aliasBomb(t *testing.T) {
 	if !errors.As(err, &se) || !strings.Contains(se.Msg, "aliasing") {
 		t.Fatalf("err = %v, want a *SyntaxError about aliasing", err)
 	}
+
+	// Merges of merges: each level merges the previous one 8 times.
+	b.Reset()
+	b.WriteString("pools:\n  - check: &m0 {type: tcp}\n")
+	for i := 1; i < 30; i++ {
+		fmt.Fprintf(&b, "  - check: &m%d {<<: [*m%d, *m%d, *m%d, *m%d, *m%d, *m%d, *m%d, *m%d]}\n", i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := ParseSpec([]byte(b.String())); done <- err }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("ParseSpec did not return within 20s on nested merges (it should take milliseconds)")
+	}
 }
 
 func BenchmarkLoadSpec(b *testing.B) {
