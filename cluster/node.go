@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
@@ -35,12 +36,16 @@ type Node struct {
 	closed    bool
 	raft      *raft.Raft
 	store     *raftboltdb.BoltStore
-	transport *raft.NetworkTransport
+	transport raft.Transport
 	advertise string             // the address other nodes dial
 	clusterID string             // from the identity file, until the state knows it
 	stop      context.CancelFunc // stops the node's goroutines
 
 	wg sync.WaitGroup // the node's goroutines
+
+	// newTransport, when set before Start, replaces the TCP transport
+	// (the in-memory tests use it to partition nodes without sockets).
+	newTransport func() (raft.Transport, error)
 }
 
 // New validates cfg and returns a Node that is not started yet. It
@@ -120,19 +125,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
 
-	adv, err := n.advertiseAddr()
+	trans, err := n.openTransport(hlog)
 	if err != nil {
 		return err
 	}
-	trans, err := raft.NewTCPTransportWithConfig(c.RaftAddr, adv, &raft.NetworkTransportConfig{
-		MaxPool: 3,
-		Timeout: 10 * time.Second,
-		Logger:  hlog.Named("transport"),
-	})
-	if err != nil {
-		return fmt.Errorf("bind raft transport on %s: %w", c.RaftAddr, err)
-	}
-	undo = append(undo, func() { trans.Close() })
+	undo = append(undo, func() { closeTransport(trans) })
 	n.transport = trans
 	n.advertise = string(trans.LocalAddr())
 
@@ -185,6 +182,40 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	return nil
 }
 
+// openTransport binds the TCP transport on RaftAddr, advertising
+// RaftAdvertise or the bound address.
+func (n *Node) openTransport(hlog hclog.Logger) (raft.Transport, error) {
+	if n.newTransport != nil {
+		return n.newTransport()
+	}
+	adv, err := n.advertiseAddr()
+	if err != nil {
+		return nil, err
+	}
+	trans, err := raft.NewTCPTransportWithConfig(n.cfg.RaftAddr, adv, &raft.NetworkTransportConfig{
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  hlog.Named("transport"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bind raft transport on %s: %w", n.cfg.RaftAddr, err)
+	}
+	return trans, nil
+}
+
+// closeTransport closes t and, for the TCP transport, its pooled outbound
+// connections too (raft leaves them open), so that the peers' handlers see
+// EOF and end.
+func closeTransport(t raft.Transport) error {
+	if nt, ok := t.(*raft.NetworkTransport); ok {
+		nt.CloseStreams()
+	}
+	if c, ok := t.(raft.WithClose); ok {
+		return c.Close()
+	}
+	return nil
+}
+
 // advertiseAddr returns the address to give the transport, or nil to use
 // the bound one.
 func (n *Node) advertiseAddr() (net.Addr, error) {
@@ -229,10 +260,7 @@ func (n *Node) Close() error {
 	}
 	n.wg.Wait()
 	if trans != nil {
-		// Close the pooled outbound connections too (raft leaves them
-		// open), so that the peers' handlers see EOF and end.
-		trans.CloseStreams()
-		if err := trans.Close(); err != nil {
+		if err := closeTransport(trans); err != nil {
 			errs = append(errs, fmt.Errorf("close raft transport: %w", err))
 		}
 	}
