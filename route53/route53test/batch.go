@@ -35,8 +35,8 @@ func (s *Server) applyLocked(z *zone, b ChangeBatch, now time.Time) (ChangeInfo,
 		bad     bool
 	}
 	touched := make(map[key]*touch)
-	var puts []key     // identities created or upserted, in batch order
-	var names []string // names touched, in batch order
+	puts := make(map[key]bool) // identities created or upserted
+	var names []string         // names touched, in batch order
 	seen := make(map[string]bool)
 	for i, c := range b.Changes {
 		r := c.RecordSet.clone()
@@ -105,9 +105,7 @@ func (s *Server) applyLocked(z *zone, b ChangeBatch, now time.Time) (ChangeInfo,
 			}
 		}
 		w.put(r)
-		if !slices.Contains(puts, k) {
-			puts = append(puts, k)
-		}
+		puts[k] = true
 	}
 	for _, name := range names {
 		msgs = append(msgs, checkName(w, z, name, puts)...)
@@ -214,7 +212,7 @@ func checkValues(r *RecordSet) []string {
 // checkName applies the rules about the final state of one name (C9, C14-C17,
 // C19, the apex records), reporting each problem against the record sets
 // this batch wrote (puts).
-func checkName(w *working, z *zone, name string, puts []key) []string {
+func checkName(w *working, z *zone, name string, puts map[key]bool) []string {
 	sets := w.node(name)
 	var msgs []string
 	add := func(m string) {
@@ -222,7 +220,7 @@ func checkName(w *working, z *zone, name string, puts []key) []string {
 			msgs = append(msgs, m)
 		}
 	}
-	written := func(k key) bool { return slices.Contains(puts, k) }
+	written := func(k key) bool { return puts[k] }
 	apex := name == z.info.Name
 	byType := make(map[string][]RecordSet)
 	var types []string
