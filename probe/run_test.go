@@ -555,3 +555,37 @@ func TestUpdateIgnoresQuorumAndSameSpec(t *testing.T) {
 		}
 	})
 }
+
+func TestUpdateNilStopsEverything(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, s := newScripted(t, Config{Canaries: []string{"127.0.0.1:1"}, CanaryInterval: time.Second}, nil, 0)
+		if err := p.Update(testSpec(3, time.Second, 1, 1)); err != nil {
+			t.Fatal(err)
+		}
+		stop := runInBubble(t, p)
+		defer stop()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if n := len(p.Views()); n != 6 {
+			t.Fatalf("%d views, want 6", n)
+		}
+		if err := p.Update(nil); err != nil {
+			t.Fatal(err)
+		}
+		calls := len(s.get(Target{"a.test.", "e0"}).callTimes())
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if n := len(p.Views()); n != 0 {
+			t.Errorf("%d views after the spec went away", n)
+		}
+		if st := p.Stats(); st.Jobs != 1 {
+			t.Errorf("%d jobs, want the canary only", st.Jobs)
+		}
+		if n := len(s.get(Target{"a.test.", "e0"}).callTimes()); n != calls {
+			t.Errorf("a removed check ran %d more times", n-calls)
+		}
+		if n := len(p.Results(CanaryTarget("127.0.0.1:1"))); n < 4 {
+			t.Errorf("canary stopped: %d results", n)
+		}
+	})
+}
