@@ -31,6 +31,7 @@ type Handler struct {
 	nsid   string // hex of nodeID
 	tsig   map[string]string
 	log    *slog.Logger
+	noMemo bool // tests and benchmarks: always take the general path
 }
 
 var _ dns.Handler = (*Handler)(nil)
@@ -104,6 +105,11 @@ func udpLimit(req *dns.Msg) int {
 // the shared view. Size limits and TSIG signatures are the caller's job;
 // zone transfers get REFUSED here (the Server serves them over TCP).
 func (h *Handler) Answer(req *dns.Msg, remote netip.AddrPort) *dns.Msg {
+	return h.answer(h.view.Load(), req, remote)
+}
+
+// answer is Answer from view v (nil: no state yet).
+func (h *Handler) answer(v *view, req *dns.Msg, remote netip.AddrPort) *dns.Msg {
 	if req.Response {
 		return nil
 	}
@@ -169,7 +175,6 @@ func (h *Handler) Answer(req *dns.Msg, remote netip.AddrPort) *dns.Msg {
 		m.Rcode = dns.RcodeRefused
 		return m
 	}
-	v := h.view.Load()
 	if v == nil {
 		m.Rcode = dns.RcodeServerFailure
 		return m

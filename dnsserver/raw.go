@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net/netip"
 	"time"
@@ -29,6 +30,14 @@ func (h *Handler) handleRaw(pkt []byte, remote netip.AddrPort, udp bool, buf []b
 	if flags&0x8000 != 0 {
 		return rawResult{} // a response: drop
 	}
+	v := h.view.Load()
+	var fq fastQuery
+	fast := v != nil && !h.noMemo && parseFast(pkt, udp, &fq)
+	if fast {
+		if out := v.memoized(pkt, &fq, buf); out != nil {
+			return rawResult{out: out}
+		}
+	}
 	opcode := int(flags>>11) & 0xF
 	if opcode != dns.OpcodeQuery && opcode != dns.OpcodeNotify {
 		return rawResult{out: headerReply(buf, pkt, dns.RcodeNotImplemented)}
@@ -45,7 +54,8 @@ func (h *Handler) handleRaw(pkt []byte, remote netip.AddrPort, udp bool, buf []b
 		key = lower(t.Hdr.Name)
 		var ok bool
 		secret, ok = h.tsig[key]
-		if !ok || dns.TsigVerify(pkt, secret, "", false) != nil {
+		// TsigVerify rewrites the ARCOUNT of the buffer it is given.
+		if !ok || dns.TsigVerify(bytes.Clone(pkt), secret, "", false) != nil {
 			h.log.Debug("dns: TSIG verification failed", "key", key, "remote", remote.String(), "known_key", ok)
 			return rawResult{out: headerReply(buf, pkt, dns.RcodeNotAuth)}
 		}
@@ -55,7 +65,7 @@ func (h *Handler) handleRaw(pkt []byte, remote netip.AddrPort, udp bool, buf []b
 		(req.Question[0].Qtype == dns.TypeAXFR || req.Question[0].Qtype == dns.TypeIXFR) {
 		return rawResult{xfr: req, key: key}
 	}
-	m := h.Answer(req, remote)
+	m := h.answer(v, req, remote)
 	if m == nil {
 		return rawResult{}
 	}
@@ -66,6 +76,16 @@ func (h *Handler) handleRaw(pkt []byte, remote netip.AddrPort, udp bool, buf []b
 	if secret != "" {
 		return rawResult{out: signReply(m, key, secret, mac, limit, buf)}
 	}
+	if fast && len(m.Question) == 1 {
+		// Pack against the lower-case question, then restore the
+		// client's bytes: the reply is then the same whether it comes
+		// from here or from the memo (owner names compressed against the
+		// question show the client's case, as in NSD).
+		q := m.Question[0]
+		if lq := lower(q.Name); lq != q.Name {
+			m.Question = []dns.Question{{Name: lq, Qtype: q.Qtype, Qclass: q.Qclass}}
+		}
+	}
 	if udp {
 		m.Truncate(limit)
 	} else {
@@ -75,6 +95,12 @@ func (h *Handler) handleRaw(pkt []byte, remote netip.AddrPort, udp bool, buf []b
 	if err != nil {
 		h.log.Error("dns: pack reply", "err", err, "qname", req.Question[0].Name)
 		return rawResult{out: headerReply(buf, pkt, dns.RcodeServerFailure)}
+	}
+	if fast && len(m.Question) == 1 && len(out) >= fq.qend {
+		copy(out[12:fq.qend], pkt[12:fq.qend])
+		if len(out) <= fq.limit {
+			v.memoize(m, out, pkt, &fq)
+		}
 	}
 	return rawResult{out: out}
 }

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 
@@ -20,6 +22,10 @@ const defaultTTL = 3600
 type view struct {
 	zones map[string]*zoneView // canonical apex -> zone
 	index uint64               // State.Index it was compiled from
+
+	// memo holds replies of the fast path (see fast.go): key -> []byte.
+	memo      sync.Map
+	memoCount atomic.Int64
 }
 
 // zoneView is one compiled zone.
