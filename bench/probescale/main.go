@@ -137,6 +137,11 @@ func run(args []string, out io.Writer) error {
 	fmt.Fprintf(out, "endpoints %d (%s checks) interval %s timeout %s listeners %d, measured %s after %s warm-up, GOMAXPROCS %d\n",
 		*endpoints, *checkType, *interval, *timeout, len(addrs), wall.Round(time.Millisecond), *warmup, runtime.GOMAXPROCS(0))
 	fmt.Fprintf(out, "prober CPU:        %.2f cores\n", cpu)
+	if probes > 0 {
+		per := (ru1 - ru0) / time.Duration(probes)
+		fmt.Fprintf(out, "CPU per probe:     %s (%.2f cores at %.0f probes/s)\n",
+			per.Round(time.Microsecond), per.Seconds()*float64(*endpoints)/interval.Seconds(), float64(*endpoints)/interval.Seconds())
+	}
 	fmt.Fprintf(out, "prober RSS:        %.0f MB peak (sampled every 0.5s)\n", float64(peakRSS)/1024)
 	fmt.Fprintf(out, "probes/s:          %.0f (expected %.0f)\n", float64(probes)/wall.Seconds(), float64(*endpoints)/interval.Seconds())
 	fmt.Fprintf(out, "failed probes:     %d\n", s1.Failures-s0.Failures)
