@@ -48,9 +48,9 @@ const (
 	DefaultNotifyPort = 53
 )
 
-// DefaultExpectStatus is the status range an http or https check accepts
-// when the spec gives none: any success or redirect.
-var DefaultExpectStatus = StatusRange{Lo: 200, Hi: 399}
+// DefaultExpectStatus returns the status range an http or https check
+// accepts when the spec gives none: any success or redirect.
+func DefaultExpectStatus() StatusRange { return StatusRange{Lo: 200, Hi: 399} }
 
 // DefaultCheckPort returns the port a check of type typ uses when the spec
 // gives none, or 0 when the type has no default (tcp).
@@ -189,7 +189,7 @@ func (c *Check) normalize() {
 			c.Path = DefaultPath
 		}
 		if len(c.ExpectStatus) == 0 {
-			c.ExpectStatus = []StatusRange{DefaultExpectStatus}
+			c.ExpectStatus = []StatusRange{DefaultExpectStatus()}
 		}
 	case CheckDNS:
 		c.Query = FQDN(strings.TrimSpace(c.Query))

@@ -20,8 +20,11 @@ const (
 	TypeCAA   = "CAA"
 )
 
-// RecordTypes lists the record types a spec may hold, in a fixed order.
-var RecordTypes = []string{TypeA, TypeAAAA, TypeCNAME, TypeMX, TypeTXT, TypeNS, TypeSRV, TypeCAA}
+// RecordTypes returns the record types a spec may hold, in a fixed order.
+// The slice is the caller's.
+func RecordTypes() []string {
+	return []string{TypeA, TypeAAAA, TypeCNAME, TypeMX, TypeTXT, TypeNS, TypeSRV, TypeCAA}
+}
 
 // The parsers below read one value of Record.Values, as written in a spec
 // (zone-file presentation format), and return its parts. They check syntax

@@ -218,12 +218,12 @@ func (v *validator) zone(p string, z *Zone, nameOK bool, static map[string][]own
 		r := &z.Records[j]
 		rp := fmt.Sprintf("%s.records[%d]", p, j)
 		nameOK2 := v.ownerName(rp+".name", r.Name, z, nameOK)
-		typeOK := slices.Contains(RecordTypes, r.Type)
+		typeOK := slices.Contains(RecordTypes(), r.Type)
 		if !typeOK {
 			if r.Type == "" {
-				v.addf(rp+".type", "a record type is required (one of %s)", strings.Join(RecordTypes, ", "))
+				v.addf(rp+".type", "a record type is required (one of %s)", strings.Join(RecordTypes(), ", "))
 			} else {
-				v.addf(rp+".type", "%q is not a supported record type (one of %s)", r.Type, strings.Join(RecordTypes, ", "))
+				v.addf(rp+".type", "%q is not a supported record type (one of %s)", r.Type, strings.Join(RecordTypes(), ", "))
 			}
 		}
 		if r.TTL != nil && *r.TTL > MaxTTL {
@@ -600,26 +600,34 @@ func (v *validator) endpoint(ep string, p *Pool, k int, epAt map[string]int) {
 	}
 }
 
-var checkTypes = []string{CheckHTTP, CheckHTTPS, CheckTCP, CheckDNS}
+// CheckTypes returns the check types, in a fixed order. The slice is the
+// caller's.
+func CheckTypes() []string { return []string{CheckHTTP, CheckHTTPS, CheckTCP, CheckDNS} }
 
-// DNSQueryTypes are the query types a dns check may send.
-var DNSQueryTypes = []string{"A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA", "SOA"}
+// DNSQueryTypes returns the query types a dns check may send. The slice
+// is the caller's.
+func DNSQueryTypes() []string {
+	return []string{"A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA", "SOA"}
+}
 
-// DNSRcodes are the response codes a dns check may expect.
-var DNSRcodes = []string{"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"}
+// DNSRcodes returns the response codes a dns check may expect. The slice
+// is the caller's.
+func DNSRcodes() []string {
+	return []string{"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"}
+}
 
 func (v *validator) check(cp string, c *Check) {
 	switch {
 	case c.Type == "":
 		v.addf(cp+".type", "a check type is required (http, https, tcp or dns)")
-	case !slices.Contains(checkTypes, c.Type):
+	case !slices.Contains(CheckTypes(), c.Type):
 		v.addf(cp+".type", "%q is not a check type (http, https, tcp or dns)", c.Type)
 	}
 	switch {
 	case c.Port == 0 && c.Type == CheckTCP:
 		v.addf(cp+".port", "a tcp check needs a port")
 	case c.Port < 1 || c.Port > 65535:
-		if c.Port != 0 || slices.Contains(checkTypes, c.Type) {
+		if c.Port != 0 || slices.Contains(CheckTypes(), c.Type) {
 			v.addf(cp+".port", "%d is outside 1..65535", c.Port)
 		}
 	}
@@ -697,7 +705,7 @@ func (v *validator) check(cp string, c *Check) {
 		if c.TLSSkipVerify && c.Type == CheckHTTP {
 			v.addf(cp+".tls_skip_verify", "only https checks use tls_skip_verify")
 		}
-	} else if slices.Contains(checkTypes, c.Type) {
+	} else if slices.Contains(CheckTypes(), c.Type) {
 		for _, f := range []struct {
 			name string
 			set  bool
@@ -719,13 +727,13 @@ func (v *validator) check(cp string, c *Check) {
 		} else if err := checkHost(c.Query); err != nil {
 			v.addf(cp+".query", "%v", err)
 		}
-		if !slices.Contains(DNSQueryTypes, c.QueryType) {
-			v.addf(cp+".query_type", "%q is not a query type (one of %s)", c.QueryType, strings.Join(DNSQueryTypes, ", "))
+		if !slices.Contains(DNSQueryTypes(), c.QueryType) {
+			v.addf(cp+".query_type", "%q is not a query type (one of %s)", c.QueryType, strings.Join(DNSQueryTypes(), ", "))
 		}
-		if !slices.Contains(DNSRcodes, c.ExpectRcode) {
-			v.addf(cp+".expect_rcode", "%q is not a response code (one of %s)", c.ExpectRcode, strings.Join(DNSRcodes, ", "))
+		if !slices.Contains(DNSRcodes(), c.ExpectRcode) {
+			v.addf(cp+".expect_rcode", "%q is not a response code (one of %s)", c.ExpectRcode, strings.Join(DNSRcodes(), ", "))
 		}
-	} else if slices.Contains(checkTypes, c.Type) {
+	} else if slices.Contains(CheckTypes(), c.Type) {
 		for _, f := range []struct {
 			name string
 			set  bool
