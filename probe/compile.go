@@ -209,8 +209,12 @@ func (p *Prober) compileHTTP(pool *policy.Pool, ep *policy.Endpoint) (checker, e
 		}
 		secure = u.Scheme == "https"
 		port := u.Port()
-		if port == "" {
-			port = map[bool]string{false: "80", true: "443"}[secure]
+		switch {
+		case port != "":
+		case secure:
+			port = "443"
+		default:
+			port = "80"
 		}
 		addrs = []string{net.JoinHostPort(u.Hostname(), port)}
 		path = u.RequestURI()

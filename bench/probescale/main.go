@@ -96,9 +96,11 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	updateStart := time.Now()
 	if err := p.Update(spec); err != nil {
 		return err
 	}
+	updateTook := time.Since(updateStart)
 	var prof *os.File
 	if *cpuProfile != "" {
 		if prof, err = os.Create(*cpuProfile); err != nil {
@@ -136,6 +138,7 @@ func run(args []string, out io.Writer) error {
 	probes := s1.Probes - s0.Probes
 	fmt.Fprintf(out, "endpoints %d (%s checks) interval %s timeout %s listeners %d, measured %s after %s warm-up, GOMAXPROCS %d\n",
 		*endpoints, *checkType, *interval, *timeout, len(addrs), wall.Round(time.Millisecond), *warmup, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(out, "Update (compile %d checks): %s\n", *endpoints, updateTook.Round(time.Millisecond))
 	fmt.Fprintf(out, "prober CPU:        %.2f cores\n", cpu)
 	if probes > 0 {
 		per := (ru1 - ru0) / time.Duration(probes)
