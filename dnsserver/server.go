@@ -303,7 +303,11 @@ func listenUDP(ctx context.Context, addr string, n int) ([]*net.UDPConn, error) 
 		if err != nil {
 			return fail(err)
 		}
-		out = append(out, pc.(*net.UDPConn))
+		u := pc.(*net.UDPConn)
+		// Room for bursts; the kernel caps these at net.core.[rw]mem_max.
+		_ = u.SetReadBuffer(4 << 20)
+		_ = u.SetWriteBuffer(4 << 20)
+		out = append(out, u)
 	}
 	return out, nil
 }
