@@ -182,9 +182,25 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		"dns_addr", dns.UDPAddr().String())
 	if len(d.rt.Join) > 0 {
 		d.wg.Add(1)
+		member := node.ClusterID() != ""
 		go func() {
 			defer d.wg.Done()
-			if err := d.join(runCtx); err != nil && runCtx.Err() == nil {
+			jctx := runCtx
+			if member {
+				// The data dir says this node already belongs to the
+				// cluster: joining again only refreshes its API address
+				// and region, so give up quietly after a while (the
+				// members listed may be down for good).
+				var cancel context.CancelFunc
+				jctx, cancel = context.WithTimeout(runCtx, rejoinTimeout)
+				defer cancel()
+			}
+			err := d.join(jctx)
+			switch {
+			case err == nil || runCtx.Err() != nil:
+			case member && jctx.Err() != nil:
+				d.log.Info("could not rejoin through the configured members; continuing as a member", "error", err)
+			default:
 				d.log.Error("cannot join the cluster", "error", err)
 				d.fatal <- err
 			}
@@ -192,6 +208,10 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	}
 	return nil
 }
+
+// rejoinTimeout bounds the join attempts of a node whose data dir already
+// belongs to the cluster.
+const rejoinTimeout = 2 * time.Minute
 
 // writeTimeout bounds API writes: long enough for the cluster's own apply
 // timeout plus forwarding.
