@@ -257,3 +257,57 @@ func TestAdvertiseURLNeedsHost(t *testing.T) {
 		t.Errorf("error does not say what to set: %v", err)
 	}
 }
+
+// TestCluster_MembershipThroughAPI: a fourth node joins, leadership is
+// handed to a chosen node, and the fourth node is removed, all through a
+// follower's API.
+func TestCluster_MembershipThroughAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts four daemons over loopback TCP; skipped with -short")
+	}
+	c := daemontest.Start(t, 3, testutil.Logger(t, slog.LevelWarn))
+	ctx := t.Context()
+	leader := c.WaitLeader(10 * time.Second)
+
+	rt := daemontest.Runtime("node4", filepath.Join(t.TempDir(), "node4"))
+	rt.Join = []string{c.Nodes[c.Follower()].D.APIURL()}
+	c.Nodes = append(c.Nodes, &daemontest.Node{RT: rt})
+	c.StartNode(3)
+	members := func(n int) func() bool {
+		return func() bool {
+			ms, err := c.Nodes[0].Client.Members(ctx)
+			return err == nil && len(ms) == n
+		}
+	}
+	testutil.WaitFor(t, 20*time.Second, members(4), "four members")
+
+	// Hand leadership to a chosen follower through another follower.
+	var target, via int = -1, -1
+	for i := range 3 {
+		if i == leader {
+			continue
+		}
+		if target < 0 {
+			target = i
+		} else {
+			via = i
+		}
+	}
+	if err := c.Nodes[via].Client.TransferLeadership(ctx, c.Nodes[target].RT.NodeID); err != nil {
+		t.Fatalf("transfer to %s: %v", c.Nodes[target].RT.NodeID, err)
+	}
+	if got := c.WaitLeader(10 * time.Second); got != target {
+		t.Errorf("leader after transfer = %s, want %s", c.Nodes[got].RT.NodeID, c.Nodes[target].RT.NodeID)
+	}
+
+	// Remove node4 through a follower.
+	if err := c.Nodes[c.Follower()].Client.RemoveMember(ctx, "node4"); err != nil {
+		t.Fatalf("remove node4: %v", err)
+	}
+	testutil.WaitFor(t, 10*time.Second, members(3), "three members after removing node4")
+	err := c.Nodes[0].Client.RemoveMember(ctx, "node4")
+	if !api.IsCode(err, api.CodeUnknownMember) {
+		t.Errorf("second removal = %v, want unknown_member", err)
+	}
+	c.StopNode(3)
+}
