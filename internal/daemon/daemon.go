@@ -288,11 +288,17 @@ func (d *Daemon) join(ctx context.Context) error {
 // longer do its job (for example, its join was refused for good).
 func (d *Daemon) Fatal() <-chan error { return d.fatal }
 
-// Shutdown stops the daemon in order: background work, the API (so no new
-// writes arrive), the DNS server, then the cluster node. It waits for each,
+// Shutdown stops the daemon in order: background work; leadership, handed
+// to another voter when this node leads (bounded, best effort), so that
+// writes resume without waiting for an election; the API (so no new writes
+// arrive); the DNS server; then the cluster node. It waits for each,
 // bounded by ctx, and returns every failure joined. It is safe to call more
 // than once.
-func (d *Daemon) Shutdown(ctx context.Context) error {
+func (d *Daemon) Shutdown(ctx context.Context) error { return d.Stop(ctx, true) }
+
+// Stop is Shutdown with the leadership hand-off optional: tests that
+// simulate a crashed leader pass handoff=false.
+func (d *Daemon) Stop(ctx context.Context, handoff bool) error {
 	d.mu.Lock()
 	if d.stopped || d.node == nil {
 		d.stopped = true
@@ -305,6 +311,9 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	var errs []error
 	d.cancel()
 	d.wg.Wait()
+	if handoff {
+		d.handOff(ctx)
+	}
 	if err := d.api.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
@@ -317,6 +326,37 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.log.Info("node stopped")
 	return errors.Join(errs...)
 }
+
+// handOff transfers leadership to another voter when this node leads.
+func (d *Daemon) handOff(ctx context.Context) {
+	if !d.node.IsLeader() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, handoffTimeout)
+	defer cancel()
+	ms, err := d.node.Members(ctx)
+	if err != nil {
+		return
+	}
+	voters := 0
+	for _, m := range ms {
+		if m.Voter && m.ID != d.rt.NodeID {
+			voters++
+		}
+	}
+	if voters == 0 {
+		return
+	}
+	start := time.Now()
+	if err := d.node.TransferLeadership(ctx, ""); err != nil {
+		d.log.Warn("could not hand over leadership before stopping", "error", err)
+		return
+	}
+	d.log.Info("handed over leadership before stopping", "took", time.Since(start))
+}
+
+// handoffTimeout bounds the leadership hand-off of Shutdown.
+const handoffTimeout = 3 * time.Second
 
 // Run starts the daemon, runs it until ctx ends or it fails for good, and
 // shuts it down (waiting up to 10 s).

@@ -93,7 +93,7 @@ func TestCluster_EndToEnd(t *testing.T) {
 	// the survivors.
 	old := c.Nodes[leader].RT.NodeID
 	start := time.Now()
-	c.StopNode(leader)
+	c.CrashNode(leader)
 	newLeader := c.WaitLeader(10 * time.Second)
 	t.Logf("new leader %s elected %s after %s stopped", c.Nodes[newLeader].RT.NodeID, time.Since(start), old)
 	f = c.Follower()

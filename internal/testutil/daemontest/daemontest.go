@@ -131,9 +131,14 @@ func (c *Cluster) StartNode(i int) {
 	}
 }
 
-// StopNode shuts node i down (a clean stop: it does not hand over
-// leadership first).
-func (c *Cluster) StopNode(i int) {
+// StopNode shuts node i down cleanly (a leader hands over first).
+func (c *Cluster) StopNode(i int) { c.stop(i, true) }
+
+// CrashNode stops node i without handing over leadership, as a crashed
+// process would leave the cluster.
+func (c *Cluster) CrashNode(i int) { c.stop(i, false) }
+
+func (c *Cluster) stop(i int, handoff bool) {
 	c.t.Helper()
 	n := c.Nodes[i]
 	if n.D == nil {
@@ -141,7 +146,7 @@ func (c *Cluster) StopNode(i int) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := n.D.Shutdown(ctx); err != nil {
+	if err := n.D.Stop(ctx, handoff); err != nil {
 		c.t.Errorf("stop %s: %v", n.RT.NodeID, err)
 	}
 	n.cancel()
