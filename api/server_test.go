@@ -302,12 +302,30 @@ func TestServer_PutSpec(t *testing.T) {
 			t.Errorf("GET spec json: %v %+v", err, doc)
 		}
 	})
+	t.Run("a JSON body is accepted too", func(t *testing.T) {
+		b, err := json.Marshal(f.State().Spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = bytes.Replace(b, []byte(`"ttl":300`), []byte(`"ttl":301`), 1)
+		a := call(t, "PUT", ts.URL+"/v1/spec", "application/json", b)
+		var res api.ApplyResult
+		if err := json.Unmarshal(a.body, &res); err != nil || a.status != 200 || res.Version != 2 {
+			t.Fatalf("JSON apply: %d %v %s", a.status, err, a.body)
+		}
+		if len(res.Changes) != 1 || res.Changes[0].Kind != "zone" {
+			t.Errorf("changes = %+v, want one zone change", res.Changes)
+		}
+		if got := f.State().Spec.Zones[0].TTL; got != 301 {
+			t.Errorf("zone ttl = %d", got)
+		}
+	})
 	t.Run("not YAML: 400 with line and column, nothing applied", func(t *testing.T) {
 		e := apiError(t, call(t, "PUT", ts.URL+"/v1/spec", "application/yaml", []byte("zones:\n  - name: [x\n")), 400, api.CodeSyntax)
 		if len(e.Details) != 1 || e.Details[0].Line == 0 {
 			t.Errorf("syntax error details = %+v", e.Details)
 		}
-		if v := f.State().SpecVersion; v != 1 {
+		if v := f.State().SpecVersion; v != 2 {
 			t.Errorf("spec version changed to %d", v)
 		}
 	})
@@ -322,7 +340,7 @@ func TestServer_PutSpec(t *testing.T) {
 		if !paths["pools[0].policy"] || !paths["pools[1].policy"] {
 			t.Errorf("details = %+v, want pools[0].policy and pools[1].policy", e.Details)
 		}
-		if v := f.State().SpecVersion; v != 1 || f.applies != 1 {
+		if v := f.State().SpecVersion; v != 2 || f.applies != 2 {
 			t.Errorf("invalid spec changed state: version %d, applies %d", v, f.applies)
 		}
 	})
@@ -473,5 +491,37 @@ func TestServer_ForwardLoopAndNoLeader(t *testing.T) {
 	})
 	if got := <-done; got.status != 200 {
 		t.Errorf("write during election: %d %s", got.status, got.body)
+	}
+}
+
+func TestServer_StartShutdown(t *testing.T) {
+	f := newFake("n1", true)
+	s, err := api.New(api.Config{Addr: "127.0.0.1:0", NodeID: "n1"}, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Addr() != nil {
+		t.Error("Addr before Start is not nil")
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err == nil {
+		t.Error("second Start succeeded")
+	}
+	c, _ := api.NewClient("http://"+s.Addr().String(), nil)
+	if err := c.Health(t.Context()); err != nil {
+		t.Fatalf("health: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if err := c.Health(t.Context()); err == nil {
+		t.Error("health answered after Shutdown")
+	}
+	if err := s.Shutdown(ctx); err != nil {
+		t.Errorf("second shutdown: %v", err)
 	}
 }
