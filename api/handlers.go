@@ -500,8 +500,11 @@ func (s *Server) toError(err error) *Error {
 		return e(http.StatusServiceUnavailable, CodeUnavailable)
 	case errors.Is(err, ErrNotLeader):
 		return e(http.StatusServiceUnavailable, CodeNotLeader)
-	case errors.Is(err, errDeadline):
+	case errors.Is(err, errDeadline), errors.Is(err, context.DeadlineExceeded):
 		return e(http.StatusServiceUnavailable, CodeTimeout)
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads this answer.
+		return e(http.StatusServiceUnavailable, CodeUnavailable)
 	}
 	s.log.Error("request failed", "error", err)
 	return e(http.StatusInternalServerError, CodeInternal)
