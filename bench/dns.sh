@@ -9,13 +9,16 @@
 # ratios; then p99 latency at a fixed 20,000 queries/s.
 #
 # Usage: bench/dns.sh   (env: DUR=10 seconds per run, CLIENTS=4 dnsperf
-#                       clients, FIXED_QPS=20000, NSD_SERVERS=1)
+#                       clients, THREADS=1 dnsperf threads, OUTSTANDING=200
+#                       queries in flight, FIXED_QPS=20000, NSD_SERVERS=1)
 # detour uses GOMAXPROCS UDP sockets (SO_REUSEPORT); NSD_SERVERS=2 gives NSD
 # as many server processes on a 2-core machine.
 set -euo pipefail
 
 DUR=${DUR:-10}
 CLIENTS=${CLIENTS:-4}
+THREADS=${THREADS:-1}       # dnsperf threads
+OUTSTANDING=${OUTSTANDING:-200}
 FIXED_QPS=${FIXED_QPS:-20000}
 NSD_SERVERS=${NSD_SERVERS:-1} # NSD server processes (Debian's default is 1)
 DETOUR_ADDR=127.0.0.1
@@ -132,7 +135,7 @@ cpu_ticks() { # cpu_ticks PID: user+system ticks of PID and its descendants
 run() {
 	local before after out
 	before=$(cpu_ticks "$2")
-	out=$(dnsperf -m "$4" -s 127.0.0.1 -p "$3" -d "$WORK/queries.txt" -l "$DUR" -c "$CLIENTS" -q 200 2>&1)
+	out=$(dnsperf -m "$4" -s 127.0.0.1 -p "$3" -d "$WORK/queries.txt" -l "$DUR" -c "$CLIENTS" -T "$THREADS" -q "$OUTSTANDING" 2>&1)
 	after=$(cpu_ticks "$2")
 	echo "$out" >"$WORK/dnsperf-$1-$4.txt"
 	local qps mean lost
@@ -149,7 +152,7 @@ fixed() {
 		awk '{a[NR] = $1; s += $1} END {i = int(NR * 0.99); if (i < 1) i = 1; printf "%.3f %.3f %d\n", a[i], s / NR, NR}'
 }
 
-echo "running: ${DUR}s per run, $CLIENTS clients, same query file for both servers, NSD server-count $NSD_SERVERS, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "running: ${DUR}s per run, $CLIENTS clients, $THREADS dnsperf threads, $OUTSTANDING outstanding, same query file for both servers, NSD server-count $NSD_SERVERS, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 declare -A R
 for mode in udp tcp; do
 	R[detour-$mode]=$(run detour "$DETOUR_PID" "$DETOUR_PORT" "$mode")
