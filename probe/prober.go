@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -328,6 +329,25 @@ func (p *Prober) Views() map[Target]bool {
 		views[t] = j.hyst.state == stateHealthy
 	}
 	return views
+}
+
+// Verdicts returns this node's current verdict for every endpoint that has
+// one, each with the results that decided it, sorted by target: what a
+// node resends after a leader change. The slices are copies to keep.
+func (p *Prober) Verdicts() []Verdict {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var vs []Verdict
+	for t, j := range p.jobs {
+		if t.IsCanary() || j.hyst.state == stateUnknown {
+			continue
+		}
+		v := j.verdict
+		v.Evidence = slices.Clone(v.Evidence)
+		vs = append(vs, v)
+	}
+	sortVerdicts(vs)
+	return vs
 }
 
 // Degraded reports whether every canary is failing (never true without

@@ -78,6 +78,9 @@ func TestProberEndToEnd(t *testing.T) {
 	if views := p.Views(); len(views) != 1 || !views[tgt] {
 		t.Errorf("views %v", views)
 	}
+	if vs := p.Verdicts(); len(vs) != 1 || vs[0].Target != tgt || !vs[0].Healthy || len(vs[0].Evidence) != 2 || !vs[0].Evidence[1].OK {
+		t.Errorf("verdicts %+v", vs)
+	}
 
 	if p.Degraded() {
 		t.Fatal("degraded while the canary listens")

@@ -30,6 +30,7 @@ type job struct {
 	removed bool      // no longer part of the spec
 	hyst    hysteresis
 	history ring
+	verdict Verdict // the current verdict, once there is one
 }
 
 // Run probes every check on its interval until ctx is done. It returns
@@ -204,12 +205,13 @@ func (p *Prober) record(j *job, res Result) {
 	}
 	p.log.Info("endpoint verdict changed", "pool", j.target.Pool, "endpoint", j.target.Endpoint,
 		"healthy", healthy, "class", res.Class, "status", res.Status, "error", res.Error)
-	p.pending[j.target] = Verdict{
+	j.verdict = Verdict{
 		Target:   j.target,
 		Healthy:  healthy,
 		At:       res.Time,
 		Evidence: j.history.last(j.hyst.run()),
 	}
+	p.pending[j.target] = j.verdict
 	poke(p.kick)
 }
 
@@ -281,12 +283,17 @@ func (p *Prober) takePending() (batch []Verdict, degradedChanged, degraded bool)
 		}
 		delete(p.pending, t)
 	}
-	slices.SortFunc(batch, func(a, b Verdict) int {
-		return cmp.Or(cmp.Compare(a.Pool, b.Pool), cmp.Compare(a.Endpoint, b.Endpoint))
-	})
+	sortVerdicts(batch)
 	degradedChanged, degraded = p.degradedPending, p.degraded
 	p.degradedPending = false
 	return batch, degradedChanged, degraded
+}
+
+// sortVerdicts sorts vs by pool, then endpoint.
+func sortVerdicts(vs []Verdict) {
+	slices.SortFunc(vs, func(a, b Verdict) int {
+		return cmp.Or(cmp.Compare(a.Pool, b.Pool), cmp.Compare(a.Endpoint, b.Endpoint))
+	})
 }
 
 // jobHeap orders jobs by their next run (container/heap).
