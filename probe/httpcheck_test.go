@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,8 @@ import (
 type backend struct {
 	srv  *httptest.Server
 	stop chan struct{} // closed at cleanup to release hanging handlers
+
+	conns atomic.Int32 // connections accepted
 
 	mu   sync.Mutex
 	mode string
@@ -36,6 +39,11 @@ func newBackend(t testing.TB, secure bool) *backend {
 	b := &backend{stop: make(chan struct{}), mode: "ok"}
 	b.srv = httptest.NewUnstartedServer(http.HandlerFunc(b.serve))
 	b.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	b.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			b.conns.Add(1)
+		}
+	}
 	if secure {
 		b.srv.StartTLS()
 	} else {
@@ -249,6 +257,18 @@ func TestHTTPCheckRequest(t *testing.T) {
 		r, _ := b.lastRequest()
 		if r.URL.RequestURI() != "/alt?x=1" || r.Host != b.srv.Listener.Addr().String() {
 			t.Errorf("got %s Host %s", r.URL.RequestURI(), r.Host)
+		}
+	})
+	t.Run("a fresh connection per probe", func(t *testing.T) {
+		c := compileOne(t, p, policy.Check{Type: "http", Port: b.port(t)}, ep)
+		before := b.conns.Load()
+		for range 3 {
+			if got := runCheck(t, c, time.Second); !got.OK {
+				t.Fatalf("probe failed: %+v", got)
+			}
+		}
+		if n := b.conns.Load() - before; n != 3 {
+			t.Errorf("3 probes used %d connections", n)
 		}
 	})
 	t.Run("refused", func(t *testing.T) {
