@@ -139,9 +139,9 @@ run() {
 	after=$(cpu_ticks "$2")
 	echo "$out" >"$WORK/dnsperf-$1-$4.txt"
 	local qps mean lost
-	qps=$(echo "$out" | awk '/Queries per second/ {print $4}')
-	mean=$(echo "$out" | awk '/Average Latency/ {print $4 * 1000}')
-	lost=$(echo "$out" | awk '/Queries lost/ {print $3}')
+	qps=$(echo "$out" | awk '/Queries per second/ {print $4; exit}')
+	mean=$(echo "$out" | awk '/Average Latency/ {print $4 * 1000; exit}')
+	lost=$(echo "$out" | awk '/Queries lost/ {print $3; exit}')
 	echo "$qps $(awk -v t=$((after - before)) -v h="$TCK" 'BEGIN {print t / h}') $mean $lost"
 }
 
