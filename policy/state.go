@@ -25,6 +25,25 @@ type State struct {
 	// for this State. A zone's serial changes whenever its content or the
 	// answer of one of its pools changes.
 	ZoneSerials map[string]uint32 `json:"zone_serials,omitempty"`
+
+	// Views holds every node's committed view of every endpoint: pool
+	// name (as written in the spec) -> endpoint name -> node ID -> view.
+	// Only views of endpoints in the spec and of members are kept. Change
+	// it through ApplyReport, ApplySpec and RemoveMember.
+	Views map[string]map[string]EndpointViews `json:"views,omitempty"`
+	// Degraded holds the IDs of the nodes that reported themselves
+	// degraded (only true entries); their views do not count.
+	Degraded map[string]bool `json:"degraded,omitempty"`
+	// Down holds the endpoints whose effective health is unhealthy: pool
+	// name -> endpoint name -> true. It is derived from Views, Degraded,
+	// Members and the spec by the transitions that change them (see
+	// EffectiveUnhealthy) and kept here so that EndpointHealthy is a map
+	// lookup.
+	Down map[string]map[string]bool `json:"down,omitempty"`
+	// Events are the last MaxEvents events, oldest first.
+	Events []Event `json:"events,omitempty"`
+	// NextEventIndex is the Index the next event gets (0 is read as 1).
+	NextEventIndex uint64 `json:"next_event_index,omitempty"`
 }
 
 // Member is what the replicated state records about one cluster node.
@@ -33,13 +52,20 @@ type Member struct {
 	Region   string `json:"region,omitempty"`
 	RaftAddr string `json:"raft_addr"`
 	APIAddr  string `json:"api_addr,omitempty"`
+	// Voter reports whether the member has a vote in the Raft cluster;
+	// only voters' views count towards effective health.
+	Voter bool `json:"voter,omitempty"`
 }
 
-// EndpointHealthy reports whether the endpoint named ep of pool is healthy
-// in s. Until health probing is part of the replicated state every endpoint
-// counts as healthy.
+// EndpointHealthy reports whether the endpoint named ep of pool (the
+// pool's name as written in the spec) is effectively healthy in s: a map
+// lookup in s.Down, so cheap enough to call per endpoint when compiling
+// answers. Endpoints without views are healthy.
 func (s *State) EndpointHealthy(pool, ep string) bool {
-	return true
+	if s == nil {
+		return true
+	}
+	return !s.Down[pool][ep]
 }
 
 // Zone returns the zone named name (absolute, case-insensitive), or nil.
