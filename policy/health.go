@@ -457,7 +457,7 @@ func (s *State) ApplySpec(spec *Spec, index uint64, at time.Time) {
 		endpoints += len(spec.Pools[i].Endpoints)
 	}
 	s.addEvents(Event{Time: at, Kind: EventSpecApplied,
-		Reason: fmt.Sprintf("spec version %d applied: %d zones, %d pools, %d endpoints", s.SpecVersion, len(spec.Zones), len(spec.Pools), endpoints),
+		Reason:  fmt.Sprintf("spec version %d applied: %d zones, %d pools, %d endpoints", s.SpecVersion, len(spec.Zones), len(spec.Pools), endpoints),
 		Details: &EventDetails{SpecVersion: s.SpecVersion, Zones: len(spec.Zones), Pools: len(spec.Pools), Endpoints: endpoints}})
 	s.refreshHealth(&before, nil, at)
 }
