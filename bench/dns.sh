@@ -145,21 +145,23 @@ run() {
 	echo "$qps $(awk -v t=$((after - before)) -v h="$TCK" 'BEGIN {print t / h}') $mean $lost"
 }
 
-# fixed NAME PORT: p99 and mean (ms) at FIXED_QPS over UDP
+# fixed NAME PORT MODE: p99 and mean (ms) at FIXED_QPS
 fixed() {
-	dnsperf -s 127.0.0.1 -p "$2" -d "$WORK/queries.txt" -l "$DUR" -Q "$FIXED_QPS" -c "$CLIENTS" -v 2>/dev/null |
+	dnsperf -m "$3" -s 127.0.0.1 -p "$2" -d "$WORK/queries.txt" -l "$DUR" -Q "$FIXED_QPS" -c "$CLIENTS" -v 2>/dev/null |
 		awk '/^> / {print $NF * 1000}' | sort -n |
 		awk '{a[NR] = $1; s += $1} END {i = int(NR * 0.99); if (i < 1) i = 1; printf "%.3f %.3f %d\n", a[i], s / NR, NR}'
 }
 
 echo "running: ${DUR}s per run, $CLIENTS clients, $THREADS dnsperf threads, $OUTSTANDING outstanding, same query file for both servers, NSD server-count $NSD_SERVERS, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-declare -A R
+declare -A R F
 for mode in udp tcp; do
 	R[detour-$mode]=$(run detour "$DETOUR_PID" "$DETOUR_PORT" "$mode")
 	R[nsd-$mode]=$(run nsd "$NSD_PID" "$NSD_PORT" "$mode")
 done
-F_DETOUR=$(fixed detour "$DETOUR_PORT")
-F_NSD=$(fixed nsd "$NSD_PORT")
+for mode in udp tcp; do
+	F[detour-$mode]=$(fixed detour "$DETOUR_PORT" "$mode")
+	F[nsd-$mode]=$(fixed nsd "$NSD_PORT" "$mode")
+done
 
 echo
 echo "| transport | server | QPS | CPU s | queries per CPU-second | mean latency (ms) | lost |"
@@ -181,10 +183,11 @@ for mode in udp tcp; do
 		'BEGIN {printf "| %s | %.2f | %.2f |\n", m, dq / nq, (dc > 0 && nc > 0 ? (dq / dc) / (nq / nc) : 0)}'
 done
 echo
-read -r dp99 dmean dn <<<"$F_DETOUR"
-read -r np99 nmean nn <<<"$F_NSD"
-echo "| at $FIXED_QPS qps (UDP) | p99 (ms) | mean (ms) | replies |"
-echo "|---|---:|---:|---:|"
-echo "| detour | $dp99 | $dmean | $dn |"
-echo "| nsd | $np99 | $nmean | $nn |"
-awk -v d="$dp99" -v n="$np99" 'BEGIN {printf "\ndetour/NSD p99 at fixed rate: %.2f\n", (n > 0 ? d / n : 0)}'
+echo "| at $FIXED_QPS qps | server | p99 (ms) | mean (ms) | replies | detour/NSD p99 |"
+echo "|---|---|---:|---:|---:|---:|"
+for mode in udp tcp; do
+	read -r dp99 dmean dn <<<"${F[detour-$mode]}"
+	read -r np99 nmean nn <<<"${F[nsd-$mode]}"
+	echo "| $mode | detour | $dp99 | $dmean | $dn | $(awk -v d="$dp99" -v n="$np99" 'BEGIN {printf "%.2f", (n > 0 ? d / n : 0)}') |"
+	echo "| $mode | nsd | $np99 | $nmean | $nn | |"
+done
