@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"context"
 	"encoding/binary"
 	"io"
 	"net"
@@ -365,5 +366,49 @@ func TestHandler_NoStateIsServfail(t *testing.T) {
 	}
 	if v := h.view.Load(); v.index != 7 {
 		t.Errorf("view index %d after a bad state, want 7 (kept)", v.index)
+	}
+}
+
+func TestServer_TCPConnLimitAndShutdown(t *testing.T) {
+	s := startServer(t, newTestSource(exampleState(exampleSpec(), 7)), Config{MaxTCPConns: 2})
+	var conns []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", s.TCPAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	// Make sure both are being served before the third one arrives.
+	for _, c := range conns {
+		m := new(dns.Msg)
+		m.SetQuestion("mail.example.test.", dns.TypeA)
+		co := &dns.Conn{Conn: c}
+		if err := co.WriteMsg(m); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if _, err := co.ReadMsg(); err != nil {
+			t.Fatalf("served connection: %v", err)
+		}
+	}
+	extra, err := net.Dial("tcp", s.TCPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	extra.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := extra.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("connection over the limit: read %v, want EOF", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	conns[0].SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := conns[0].Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("open connection after Shutdown: read %v, want EOF", err)
 	}
 }
