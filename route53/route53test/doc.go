@@ -14,8 +14,9 @@
 // PriorRequestNotComplete, fail with 5xx, or add latency. Tests can seed zones
 // and records, make out-of-band edits (someone else's change), inspect the
 // records, and read the call log (operation, time, outcome and decoded change
-// batch) to count calls and check request rates. Run serves a Server as a
-// small command.
+// batch) to count calls and check request rates (PeakCalls), hold change
+// requests in flight (HoldChanges) to test a leader dying mid-batch, and
+// decide when changes are INSYNC. Run serves a Server as a small command.
 //
 // Where ROUTE53.md marks behaviour as a guess, the choice made here is noted
 // on the code that implements it, prefixed "Guess:". In short:

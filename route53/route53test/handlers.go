@@ -370,6 +370,7 @@ func (s *Server) changeRRSets(r *http.Request, h http.Header, c *Call) (int, any
 	if apiErr != nil {
 		return 0, nil, apiErr
 	}
+	s.waitHold()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	z, apiErr := s.zoneLocked(id, c.Time)

@@ -83,6 +83,9 @@ type Server struct {
 	insyncDelay  time.Duration      // guarded by mu
 	faults       faultState         // guarded by mu
 	calls        []Call             // guarded by mu
+	hold         chan struct{}      // guarded by mu; non-nil while changes are held
+	held         int                // guarded by mu
+	done         chan struct{}      // closed by Close; releases held requests
 
 	srvMu    sync.Mutex
 	srv      *http.Server // guarded by srvMu
@@ -152,6 +155,7 @@ func New(opts Options) (*Server, error) {
 		healthChecks: make(map[string]bool),
 		insyncDelay:  opts.InsyncDelay,
 		faults:       newFaultState(opts.Faults),
+		done:         make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -227,6 +231,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	close(s.done)
 	if s.srv == nil {
 		return nil
 	}
@@ -492,4 +497,57 @@ func PeakCalls(calls []Call, window time.Duration) int {
 		best = max(best, hi-lo+1)
 	}
 	return best
+}
+
+// HoldChanges makes ChangeResourceRecordSets requests wait, once received
+// and decoded, until the returned release function is called (or the
+// server is closed). A held request is then applied even if its client has
+// gone away meanwhile, as AWS applies a request it has received: this is how
+// a test leaves a batch in flight while the leader that sent it dies.
+// Calling release more than once is harmless.
+func (s *Server) HoldChanges() (release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hold == nil {
+		s.hold = make(chan struct{})
+	}
+	ch := s.hold
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.hold == ch {
+				s.hold = nil
+			}
+			close(ch)
+		})
+	}
+}
+
+// HeldChanges returns the number of ChangeResourceRecordSets requests
+// waiting on HoldChanges.
+func (s *Server) HeldChanges() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
+}
+
+// waitHold blocks while changes are held.
+func (s *Server) waitHold() {
+	s.mu.Lock()
+	ch := s.hold
+	if ch == nil {
+		s.mu.Unlock()
+		return
+	}
+	s.held++
+	s.mu.Unlock()
+	select {
+	case <-ch:
+	case <-s.done:
+	}
+	s.mu.Lock()
+	s.held--
+	s.mu.Unlock()
 }

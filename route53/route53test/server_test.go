@@ -340,3 +340,50 @@ func TestServer_CallLogLimit(t *testing.T) {
 		t.Errorf("Delete of a missing set: %v", err)
 	}
 }
+
+// A held batch whose client has gone away is still applied on release, as
+// a batch in flight from a dead leader would be.
+func TestServer_HoldChanges(t *testing.T) {
+	f := newFixture(t, Options{})
+	release := f.s.HoldChanges()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.c.ChangeResourceRecordSets(ctx, &awsr53.ChangeResourceRecordSetsInput{
+			HostedZoneId: aws.String(f.zone.ID),
+			ChangeBatch:  &types.ChangeBatch{Changes: []types.Change{chg(create, rrA("inflight.example.test", 60, "198.51.100.1"))}},
+		})
+		done <- err
+	}()
+	waitFor(t, 10*time.Second, "the batch to be held", func() bool { return f.s.HeldChanges() == 1 })
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("the cancelled client saw success")
+	}
+	if _, ok := f.s.RecordSet(f.zone.ID, "inflight.example.test", "A", ""); ok {
+		t.Fatal("held batch applied before release")
+	}
+	release()
+	release()
+	waitFor(t, 10*time.Second, "the held batch to be applied", func() bool {
+		_, ok := f.s.RecordSet(f.zone.ID, "inflight.example.test", "A", "")
+		return ok
+	})
+	if n := f.s.HeldChanges(); n != 0 {
+		t.Errorf("HeldChanges = %d after release", n)
+	}
+	// Not held any more: a batch goes straight through.
+	mustSubmit(t, f.c, f.zone.ID, chg(create, rrA("after.example.test", 60, "198.51.100.1")))
+
+	// Close releases what is still held.
+	f.s.HoldChanges()
+	go func() {
+		_, err := submit(t, f.c, f.zone.ID, chg(create, rrA("closing.example.test", 60, "198.51.100.1")))
+		done <- err
+	}()
+	waitFor(t, 10*time.Second, "the second batch to be held", func() bool { return f.s.HeldChanges() == 1 })
+	if err := f.s.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	<-done
+}
