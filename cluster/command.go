@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/detour-dns/detour/policy"
 )
@@ -29,8 +30,11 @@ const (
 	// upsertMemberType records (or updates) a member's region and
 	// addresses.
 	upsertMemberType msgType = 3
-	// removeMemberType forgets a member.
+	// removeMemberType forgets a member, its views and degraded flag.
 	removeMemberType msgType = 4
+	// reportViewsType records one node's batch of views (and degraded
+	// flag): any number of verdicts in one entry.
+	reportViewsType msgType = 5
 )
 
 // initClusterCmd is the payload of initClusterType.
@@ -42,17 +46,26 @@ type initClusterCmd struct {
 // validated by the proposer.
 type applySpecCmd struct {
 	Spec *policy.Spec `json:"spec"`
+	// At is the proposer's time, for events; zero in entries written
+	// before commands carried a time.
+	At time.Time `json:"at,omitzero"`
 }
 
 // upsertMemberCmd is the payload of upsertMemberType.
 type upsertMemberCmd struct {
 	Member policy.Member `json:"member"`
+	At     time.Time     `json:"at,omitzero"`
 }
 
 // removeMemberCmd is the payload of removeMemberType.
 type removeMemberCmd struct {
-	ID string `json:"id"`
+	ID string    `json:"id"`
+	At time.Time `json:"at,omitzero"`
 }
+
+// reportViewsCmd is the payload of reportViewsType; its At is stamped by
+// the leader that proposes it.
+type reportViewsCmd = policy.Report
 
 // encodeCommand returns the log entry for a command of type t.
 func encodeCommand(t msgType, payload any) ([]byte, error) {

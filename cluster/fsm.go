@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"sync"
 	"sync/atomic"
 
@@ -51,6 +50,7 @@ func newFSM(logger *slog.Logger) *fsm {
 		applySpecType:    {"apply spec", applySpec},
 		upsertMemberType: {"upsert member", applyUpsertMember},
 		removeMemberType: {"remove member", applyRemoveMember},
+		reportViewsType:  {"report views", applyReportViews},
 	}
 	return f
 }
@@ -113,9 +113,7 @@ func applySpec(next *policy.State, index uint64, payload []byte) any {
 	if c.Spec == nil {
 		return fmt.Errorf("apply spec: no spec")
 	}
-	next.Spec = c.Spec
-	next.SpecVersion++
-	next.SpecIndex = index
+	next.ApplySpec(c.Spec, index, c.At)
 	return specResult{Version: next.SpecVersion}
 }
 
@@ -125,21 +123,29 @@ func applyUpsertMember(next *policy.State, index uint64, payload []byte) any {
 	if c.Member.ID == "" {
 		return fmt.Errorf("upsert member: empty id")
 	}
-	m := maps.Clone(next.Members)
-	if m == nil {
-		m = make(map[string]policy.Member, 1)
-	}
-	m[c.Member.ID] = c.Member
-	next.Members = m
+	next.UpsertMember(c.Member, c.At)
 	return nil
 }
 
 func applyRemoveMember(next *policy.State, index uint64, payload []byte) any {
 	var c removeMemberCmd
 	decodePayload("remove member", index, payload, &c)
-	m := maps.Clone(next.Members)
-	delete(m, c.ID)
-	next.Members = m
+	next.RemoveMember(c.ID, c.At)
+	return nil
+}
+
+func applyReportViews(next *policy.State, index uint64, payload []byte) any {
+	var c reportViewsCmd
+	decodePayload("report views", index, payload, &c)
+	if c.Node == "" {
+		return fmt.Errorf("report views: empty node id")
+	}
+	if _, ok := next.Members[c.Node]; !ok {
+		return fmt.Errorf("report views from %s: %w", c.Node, ErrUnknownMember)
+	}
+	if err := next.ApplyReport(c); err != nil {
+		return err
+	}
 	return nil
 }
 

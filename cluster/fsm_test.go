@@ -262,7 +262,8 @@ func TestSnapshot_BadInputLeavesStateAlone(t *testing.T) {
 		name, data, want string
 	}{
 		{"empty", "", "read snapshot header"},
-		{"newer format", `{"format_version":2,"raft_index":5}` + "\n" + body, "format version 2 is not supported"},
+		{"newer format", `{"format_version":3,"raft_index":5}` + "\n" + body, "format version 3 is not supported"},
+		{"format zero", `{"format_version":0,"raft_index":5}` + "\n" + body, "format version 0 is not supported"},
 		{"truncated state", header + "\n" + body[:len(body)/2], "read snapshot state"},
 		{"index mismatch", `{"format_version":1,"raft_index":4}` + "\n" + body, "says raft index 4 but the state is at 5"},
 		{"trailing data", good.String() + "{}", "unexpected data after"},
@@ -281,12 +282,37 @@ func TestSnapshot_BadInputLeavesStateAlone(t *testing.T) {
 	}
 }
 
-// TestSnapshot_Golden pins the version 1 encoding: the golden file must
-// still decode to the same state, and today's encoder must still write it
-// byte for byte (or the format version must change).
-func TestSnapshot_Golden(t *testing.T) {
-	path := filepath.Join("testdata", "snapshot-v1.golden")
+// TestSnapshot_GoldenV1 checks that a version 1 snapshot (written before
+// node views and events existed) still decodes to the state it held.
+func TestSnapshot_GoldenV1(t *testing.T) {
+	golden, err := os.ReadFile(filepath.Join("testdata", "snapshot-v1.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeSnapshot(bytes.NewReader(golden))
+	if err != nil {
+		t.Fatalf("decode version 1 golden snapshot: %v", err)
+	}
 	want := populated(t, 2).current()
+	// Version 1 had no events; everything else is the same state.
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(policy.State{}, "Events", "NextEventIndex")); diff != "" {
+		t.Errorf("version 1 golden snapshot decodes differently (-want +got):\n%s", diff)
+	}
+	if got.Events != nil || got.Views != nil || got.Down != nil {
+		t.Errorf("version 1 snapshot decoded with health state: %d events, views %v, down %v", len(got.Events), got.Views, got.Down)
+	}
+}
+
+// TestSnapshot_Golden pins the current (version 2) encoding, with node
+// views, a degraded node, effective health and events: the golden file
+// must still decode to the same state, and today's encoder must still
+// write it byte for byte (or the format version must change).
+func TestSnapshot_Golden(t *testing.T) {
+	path := filepath.Join("testdata", fmt.Sprintf("snapshot-v%d.golden", snapshotFormatVersion))
+	want := withHealth(t).current()
+	if len(want.Events) == 0 || want.Down == nil || want.Views == nil || want.Degraded == nil {
+		t.Fatalf("the golden state lacks health data: %+v", want)
+	}
 	var buf bytes.Buffer
 	if err := encodeSnapshot(&buf, want); err != nil {
 		t.Fatal(err)
@@ -308,7 +334,7 @@ func TestSnapshot_Golden(t *testing.T) {
 		t.Errorf("golden snapshot decodes differently (-want +got):\n%s", diff)
 	}
 	if !bytes.Equal(buf.Bytes(), golden) {
-		t.Errorf("the encoder no longer writes the version 1 golden file; bump snapshotFormatVersion and keep reading version 1")
+		t.Errorf("the encoder no longer writes the version %d golden file; bump snapshotFormatVersion and keep reading the old versions", snapshotFormatVersion)
 	}
 }
 

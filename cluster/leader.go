@@ -89,7 +89,7 @@ func (n *Node) establish(ctx context.Context, r *raft.Raft) error {
 	if err := n.AnnounceSelf(ctx); err != nil {
 		return fmt.Errorf("announce self: %w", err)
 	}
-	return nil
+	return n.syncVoters(ctx)
 }
 
 // identityLoop records the cluster ID in the data dir's identity file once

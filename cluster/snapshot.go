@@ -15,7 +15,16 @@ import (
 // snapshotFormatVersion is the version of the snapshot encoding written by
 // this binary. Bump it when the encoding changes incompatibly, keep
 // decoding the old versions, and add a golden file for each in testdata.
-const snapshotFormatVersion = 1
+//
+// Version 2 adds node views, degraded nodes, effective health, events and
+// Member.Voter to the state. Its layout is version 1's, but a binary that
+// reads only version 1 would silently drop the health state and diverge,
+// so it must refuse version 2. Version 1 snapshots still decode (no views,
+// no voters: every endpoint healthy until the leader records the voters).
+const snapshotFormatVersion = 2
+
+// minSnapshotFormatVersion is the oldest version this binary decodes.
+const minSnapshotFormatVersion = 1
 
 // snapshotHeader is the first JSON value of a snapshot; the encoded
 // *policy.State follows it.
@@ -68,8 +77,8 @@ func decodeSnapshot(r io.Reader) (*policy.State, error) {
 	if err := dec.Decode(&h); err != nil {
 		return nil, fmt.Errorf("read snapshot header: %w", err)
 	}
-	if h.FormatVersion != snapshotFormatVersion {
-		return nil, fmt.Errorf("snapshot format version %d is not supported by this binary (it reads version %d)", h.FormatVersion, snapshotFormatVersion)
+	if h.FormatVersion < minSnapshotFormatVersion || h.FormatVersion > snapshotFormatVersion {
+		return nil, fmt.Errorf("snapshot format version %d is not supported by this binary (it reads versions %d to %d)", h.FormatVersion, minSnapshotFormatVersion, snapshotFormatVersion)
 	}
 	st := new(policy.State)
 	if err := dec.Decode(st); err != nil {

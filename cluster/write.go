@@ -119,7 +119,7 @@ func (n *Node) ApplySpec(ctx context.Context, spec *policy.Spec) (version uint64
 	}
 	ctx, cancel := n.writeCtx(ctx)
 	defer cancel()
-	resp, err := n.propose(ctx, "apply spec", applySpecType, applySpecCmd{Spec: spec})
+	resp, err := n.propose(ctx, "apply spec", applySpecType, applySpecCmd{Spec: spec, At: time.Now()})
 	if err != nil {
 		return 0, err
 	}
@@ -198,11 +198,19 @@ func (n *Node) Join(ctx context.Context, req JoinRequest) error {
 		}
 		n.logger.Info("member added", "member", req.ID, "raft_addr", req.RaftAddr, "voter", !req.NonVoter)
 	}
-	m := policy.Member{ID: req.ID, Region: req.Region, RaftAddr: req.RaftAddr, APIAddr: req.APIAddr}
+	m := policy.Member{ID: req.ID, Region: req.Region, RaftAddr: req.RaftAddr, APIAddr: req.APIAddr, Voter: !req.NonVoter}
+	if present {
+		// An existing server keeps its suffrage; record what Raft says.
+		for _, s := range servers {
+			if string(s.ID) == req.ID {
+				m.Voter = s.Suffrage == raft.Voter
+			}
+		}
+	}
 	if cur, ok := n.fsm.current().Members[req.ID]; ok && cur == m {
 		return nil
 	}
-	_, err = n.propose(ctx, op, upsertMemberType, upsertMemberCmd{Member: m})
+	_, err = n.propose(ctx, op, upsertMemberType, upsertMemberCmd{Member: m, At: time.Now()})
 	return err
 }
 
@@ -245,7 +253,7 @@ func (n *Node) Remove(ctx context.Context, id string) error {
 		if !recorded {
 			return nil
 		}
-		_, err := n.propose(ctx, op, removeMemberType, removeMemberCmd{ID: id})
+		_, err := n.propose(ctx, op, removeMemberType, removeMemberCmd{ID: id, At: time.Now()})
 		return err
 	}
 	// The leader forgets itself while it can still commit; anyone else is
@@ -314,11 +322,88 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 func (n *Node) AnnounceSelf(ctx context.Context) error {
 	ctx, cancel := n.writeCtx(ctx)
 	defer cancel()
-	m := policy.Member{ID: n.cfg.NodeID, Region: n.cfg.Region, RaftAddr: n.RaftAddr(), APIAddr: n.cfg.APIAddr}
+	m := policy.Member{ID: n.cfg.NodeID, Region: n.cfg.Region, RaftAddr: n.RaftAddr(), APIAddr: n.cfg.APIAddr, Voter: true}
 	if cur, ok := n.fsm.current().Members[m.ID]; ok && cur == m {
 		return nil
 	}
-	_, err := n.propose(ctx, "announce self", upsertMemberType, upsertMemberCmd{Member: m})
+	_, err := n.propose(ctx, "announce self", upsertMemberType, upsertMemberCmd{Member: m, At: time.Now()})
+	return err
+}
+
+// syncVoters makes Member.Voter in the replicated state agree with the
+// Raft configuration, for members recorded before the flag existed or
+// whose suffrage changed. It runs on the leader only.
+func (n *Node) syncVoters(ctx context.Context) error {
+	ctx, cancel := n.writeCtx(ctx)
+	defer cancel()
+	r, err := n.leaderRaft(ctx)
+	if err != nil {
+		return fmt.Errorf("sync voters: %w", err)
+	}
+	servers, err := n.configuration(ctx, r)
+	if err != nil {
+		return n.writeErr("sync voters", err)
+	}
+	for _, s := range servers {
+		m, ok := n.fsm.current().Members[string(s.ID)]
+		voter := s.Suffrage == raft.Voter
+		if !ok || m.Voter == voter {
+			continue
+		}
+		m.Voter = voter
+		if _, err := n.propose(ctx, "sync voters", upsertMemberType, upsertMemberCmd{Member: m, At: time.Now()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ViewReport is one node's batch of health verdicts for ReportViews.
+type ViewReport struct {
+	// Node is the reporting node's ID; it must be a member.
+	Node string
+	// Degraded, when not nil, is the node's degraded flag (every canary
+	// failing): a degraded node's views stop counting.
+	Degraded *bool
+	// Full means Views is the node's complete view set: its views of
+	// endpoints not listed are dropped. Nodes send a full report after a
+	// leader change.
+	Full bool
+	// Views are the node's verdicts, with the pool's name as written in
+	// the spec. Views of pools or endpoints that are not in the spec are
+	// ignored. Evidence beyond policy.MaxEvidence results per view is
+	// dropped (the oldest), bodies and error texts are cut.
+	Views []policy.ViewUpdate
+}
+
+// ReportViews commits r as one log entry, stamped with the leader's
+// clock. It runs on the leader only: a follower returns a
+// *NotLeaderError, and an error wrapping ErrNoQuorum means the report was
+// not committed within ctx and the ApplyTimeout (resending it is safe: a
+// report is idempotent except for the time it stamps on views whose
+// verdict changed). A report from a node that is not a member returns an
+// error wrapping ErrUnknownMember; a report with an empty node ID, pool
+// or endpoint an error saying which; neither changes anything.
+func (n *Node) ReportViews(ctx context.Context, r ViewReport) error {
+	op := fmt.Sprintf("report views of %s", r.Node)
+	if r.Node == "" {
+		return errors.New("report views: empty node id")
+	}
+	views := make([]policy.ViewUpdate, len(r.Views))
+	for i, v := range r.Views {
+		if v.Pool == "" || v.Endpoint == "" {
+			return fmt.Errorf("%s: views[%d]: pool and endpoint are required (got pool %q, endpoint %q)", op, i, v.Pool, v.Endpoint)
+		}
+		v.Evidence = policy.TrimEvidence(v.Evidence)
+		views[i] = v
+	}
+	if _, ok := n.fsm.current().Members[r.Node]; !ok && n.IsLeader() {
+		return fmt.Errorf("%s: %w", op, ErrUnknownMember)
+	}
+	ctx, cancel := n.writeCtx(ctx)
+	defer cancel()
+	cmd := reportViewsCmd{Node: r.Node, Degraded: r.Degraded, Full: r.Full, Views: views, At: time.Now()}
+	_, err := n.propose(ctx, op, reportViewsType, cmd)
 	return err
 }
 
