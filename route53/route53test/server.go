@@ -85,7 +85,9 @@ type Server struct {
 	calls        []Call             // guarded by mu
 	hold         chan struct{}      // guarded by mu; non-nil while changes are held
 	held         int                // guarded by mu
-	done         chan struct{}      // closed by Close; releases held requests
+
+	// done is closed by Close; it releases held requests.
+	done chan struct{}
 
 	srvMu    sync.Mutex
 	srv      *http.Server // guarded by srvMu
