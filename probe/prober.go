@@ -364,8 +364,9 @@ type Stats struct {
 	Jobs int
 	// Probes and Failures count finished probes and failed ones.
 	Probes, Failures uint64
-	// Skipped counts runs skipped because the previous probe of the same
-	// check was still running (or waiting for a concurrency slot).
+	// Skipped counts turns skipped because the previous probe of the same
+	// check was still running or waiting for a concurrency slot, or
+	// because the scheduler fell behind (every slot busy for long).
 	Skipped uint64
 	// Overlaps counts probes started while another probe of the same
 	// check was in flight; it stays 0 unless the scheduler is broken.

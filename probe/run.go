@@ -144,8 +144,11 @@ func (p *Prober) collectDue(due []*job) ([]*job, time.Duration) {
 		}
 		j.next = j.next.Add(j.interval)
 		if j.next.Before(now) {
-			// Far behind (a stalled machine): skip the missed turns.
-			j.next = now.Add(j.interval)
+			// Far behind (a stalled machine, or every worker busy):
+			// skip the missed turns, keeping the job's phase.
+			missed := now.Sub(j.next)/j.interval + 1
+			p.skipped.Add(uint64(missed))
+			j.next = j.next.Add(missed * j.interval)
 		}
 		heap.Fix(&p.queue, 0)
 	}

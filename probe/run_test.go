@@ -589,3 +589,30 @@ func TestUpdateNilStopsEverything(t *testing.T) {
 		}
 	})
 }
+
+func TestScheduleCountsEveryTurn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// One slot for five checks that each take 0.9 of an interval: the
+		// prober can do about one probe a second, and must account for
+		// every other turn as skipped.
+		p, s := newScripted(t, Config{Concurrency: 1}, nil, 900*time.Millisecond)
+		spec := testSpec(5, time.Second, 1, 1)
+		spec.Pools = spec.Pools[:1]
+		if err := p.Update(spec); err != nil {
+			t.Fatal(err)
+		}
+		stop := runInBubble(t, p)
+		time.Sleep(20 * time.Second)
+		stop()
+		st := p.Stats()
+		// Turns that came due while the scheduler waited for the slot are
+		// counted when it gets back to them, so a few are still uncounted
+		// when Run stops.
+		if turns := st.Probes + st.Skipped; turns < 85 || turns > 105 {
+			t.Errorf("%d probes + %d skipped = %d turns in 20 intervals of 5 checks, want about 100", st.Probes, st.Skipped, turns)
+		}
+		if st.Probes < 18 || st.Probes > 23 || s.shared.maxIn != 1 || st.Overlaps != 0 {
+			t.Errorf("stats %+v, max in flight %d", st, s.shared.maxIn)
+		}
+	})
+}
