@@ -148,7 +148,7 @@ func run(args []string, out io.Writer) error {
 	fmt.Fprintf(out, "prober RSS:        %.0f MB peak (sampled every 0.5s)\n", float64(peakRSS)/1024)
 	fmt.Fprintf(out, "probes/s:          %.0f (expected %.0f)\n", float64(probes)/wall.Seconds(), float64(*endpoints)/interval.Seconds())
 	fmt.Fprintf(out, "failed probes:     %d\n", s1.Failures-s0.Failures)
-	fmt.Fprintf(out, "skipped runs:      %d (previous probe of the same check still running)\n", s1.Skipped-s0.Skipped)
+	fmt.Fprintf(out, "turns skipped:     %d (check still running, or no free slot in time)\n", s1.Skipped-s0.Skipped)
 	fmt.Fprintf(out, "overlapping probes: %d\n", s1.Overlaps)
 	fmt.Fprintf(out, "listener process CPU: %.2f cores (not counted above)\n", (cu1-cu0).Seconds()/wall.Seconds())
 	fmt.Fprintf(out, "probe duration:    %s\n", durations(p, spec))
