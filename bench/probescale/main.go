@@ -25,6 +25,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -53,6 +54,7 @@ func run(args []string, out io.Writer) error {
 		checkType   = fs.String("type", "http", "check type: http, tcp or mix (half each)")
 		concurrency = fs.Int("concurrency", 0, "probe.Config.Concurrency (0: default)")
 		cpuProfile  = fs.String("cpuprofile", "", "write a CPU profile of the measured run to this file")
+		outage      = fs.Bool("outage", false, "after measuring, stop every listener and count the flip batches until every endpoint is unhealthy")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -92,7 +94,8 @@ func run(args []string, out io.Writer) error {
 	}
 
 	spec := buildSpec(addrs, *endpoints, *perPool, *checkType, *interval, *timeout)
-	p, err := probe.New(probe.Config{NodeID: "bench", Concurrency: *concurrency}, nil)
+	var flips flipCounter
+	p, err := probe.New(probe.Config{NodeID: "bench", Concurrency: *concurrency}, flips.add)
 	if err != nil {
 		return err
 	}
@@ -129,6 +132,10 @@ func run(args []string, out io.Writer) error {
 	}
 	s1, ru1, wall := p.Stats(), rusage(syscall.RUSAGE_SELF), time.Since(t0)
 	cu1 := childCPU(child.Process.Pid)
+	var outageReport string
+	if *outage {
+		outageReport = measureOutage(p, child.Process, &flips, *endpoints)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		return err
@@ -152,6 +159,9 @@ func run(args []string, out io.Writer) error {
 	fmt.Fprintf(out, "overlapping probes: %d\n", s1.Overlaps)
 	fmt.Fprintf(out, "listener process CPU: %.2f cores (not counted above)\n", (cu1-cu0).Seconds()/wall.Seconds())
 	fmt.Fprintf(out, "probe duration:    %s\n", durations(p, spec))
+	if outageReport != "" {
+		fmt.Fprint(out, outageReport)
+	}
 	for _, r := range sampleFailures(p, spec) {
 		fmt.Fprintf(out, "  sample failure: %s %s: %s\n", r.Class, r.Address, r.Error)
 	}
@@ -183,6 +193,59 @@ func buildSpec(addrs []string, n, perPool int, typ string, interval, timeout tim
 		spec.Pools = append(spec.Pools, pool)
 	}
 	return spec
+}
+
+// flipCounter counts the batches of flips a Prober delivers and the
+// endpoints whose latest verdict is unhealthy.
+type flipCounter struct {
+	mu      sync.Mutex
+	batches int
+	down    map[probe.Target]bool
+	last    time.Time
+}
+
+func (f *flipCounter) add(vs []probe.Verdict) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down == nil {
+		f.down = make(map[probe.Target]bool)
+	}
+	f.batches++
+	for _, v := range vs {
+		if v.Healthy {
+			delete(f.down, v.Target)
+		} else {
+			f.down[v.Target] = true
+		}
+	}
+	f.last = time.Now()
+}
+
+func (f *flipCounter) get() (batches, unhealthy int, last time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.batches, len(f.down), f.last
+}
+
+// measureOutage stops every listener (SIGUSR1 to the listener process)
+// and waits until every endpoint has flipped to unhealthy, counting the
+// batches of flips that took.
+func measureOutage(p *probe.Prober, listeners *os.Process, flips *flipCounter, n int) string {
+	b0, u0, _ := flips.get()
+	start := time.Now()
+	if err := listeners.Signal(syscall.SIGUSR1); err != nil {
+		return fmt.Sprintf("outage: signal listeners: %v\n", err)
+	}
+	deadline := start.Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, u, _ := flips.get(); u >= n {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b1, u1, last := flips.get()
+	return fmt.Sprintf("outage: %d endpoints went unhealthy (%d already were) in %d flip batches; the last flip %s after the listeners closed\n",
+		u1-u0, u0, b1-b0, last.Sub(start).Round(time.Millisecond))
 }
 
 // durations summarises the durations of the kept results.
@@ -238,7 +301,17 @@ func serveListeners(n int, out io.Writer) error {
 	fmt.Fprintln(out, "ready")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	<-ctx.Done()
+	outage := make(chan os.Signal, 1)
+	signal.Notify(outage, syscall.SIGUSR1)
+	defer signal.Stop(outage)
+	select {
+	case <-ctx.Done():
+	case <-outage: // a regional outage: every listener goes away
+		for _, l := range ls {
+			_ = l.Close()
+		}
+		<-ctx.Done()
+	}
 	for _, l := range ls {
 		_ = l.Close()
 	}
