@@ -48,6 +48,10 @@ type Node struct {
 	newTransport func() (raft.Transport, error)
 }
 
+// logCacheSize is how many of the newest log entries are kept in memory
+// in front of the bbolt log store.
+const logCacheSize = 64
+
 // New validates cfg and returns a Node that is not started yet. It
 // reports every problem of cfg at once.
 func New(cfg Config) (*Node, error) {
@@ -154,7 +158,14 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("read raft state: %w", err)
 	}
-	r, err := raft.NewRaft(rc, n.fsm, store, store, snaps, trans)
+	// A small cache of the newest entries spares raft from reading (and
+	// decoding) from bbolt the entry it just wrote whenever it replicates
+	// the next one; health reports of a large outage are megabytes each.
+	logs, err := raft.NewLogCache(logCacheSize, store)
+	if err != nil {
+		return fmt.Errorf("raft log cache: %w", err)
+	}
+	r, err := raft.NewRaft(rc, n.fsm, logs, store, snaps, trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}

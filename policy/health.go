@@ -9,30 +9,6 @@ import (
 	"unicode/utf8"
 )
 
-// Effective health
-//
-// Every node probes every endpoint and commits its own verdict, its view,
-// through the cluster log (ApplyReport). The effective health of an
-// endpoint, the one that decides DNS answers, is a pure function of the
-// committed views:
-//
-//   - voters is the number of members with Member.Voter set;
-//   - a node counts when it is a voter and not degraded;
-//   - quorum is the pool's check.quorum, or voters/2+1 when that is 0, and
-//     at most voters;
-//   - the endpoint is unhealthy iff the number of counting nodes whose view
-//     says unhealthy is greater than voters - quorum, that is when fewer
-//     than quorum nodes could still say healthy.
-//
-// A node without a view of the endpoint (it has not decided yet) and a
-// degraded node never move traffic. With three voters and the default
-// quorum one failing prober changes nothing and two flip the endpoint.
-// Without views, or without voters, every endpoint is healthy.
-//
-// The result is kept in State.Down, recomputed by the transitions of this
-// file (ApplyReport, ApplySpec, UpsertMember, RemoveMember) for the
-// endpoints a command touched, so that EndpointHealthy is a map lookup.
-
 // MaxEvidence is the most probe results kept as evidence in one node view
 // (the last ones).
 const MaxEvidence = 5
@@ -155,6 +131,28 @@ type NodeViewOf struct {
 // configured quorum (0: a majority) and unhealthy counting views that say
 // unhealthy, it reports whether the endpoint is unhealthy. Without voters
 // nothing is unhealthy.
+//
+// Every node probes every endpoint and commits its own verdict, its view,
+// through the cluster log (State.ApplyReport). The effective health of an
+// endpoint, the one that decides DNS answers, is a pure function of the
+// committed views:
+//
+//   - voters is the number of members with Member.Voter set;
+//   - a node counts when it is a voter and not degraded;
+//   - quorum is the pool's check.quorum, or voters/2+1 when that is 0, and
+//     at most voters (EffectiveQuorum);
+//   - the endpoint is unhealthy iff the number of counting nodes whose view
+//     says unhealthy is greater than voters - quorum, that is when fewer
+//     than quorum nodes could still say healthy.
+//
+// A node without a view of the endpoint (it has not decided yet) and a
+// degraded node never move traffic. With three voters and the default
+// quorum one failing prober changes nothing and two flip the endpoint.
+// Without views, or without voters, every endpoint is healthy.
+//
+// The result is kept in State.Down, recomputed by the transitions
+// (ApplyReport, ApplySpec, UpsertMember, RemoveMember) for the endpoints a
+// command touched, so that State.EndpointHealthy is a map lookup.
 func EffectiveUnhealthy(voters, quorum, unhealthy int) bool {
 	if voters <= 0 {
 		return false
