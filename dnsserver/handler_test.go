@@ -3,8 +3,11 @@ package dnsserver
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/detour-dns/detour/policy"
 )
 
 func TestHandler_WeightedShares(t *testing.T) {
@@ -53,4 +56,19 @@ func TestHandler_MultivalueShuffles(t *testing.T) {
 	if p.a[0].(*dns.A).A.String() != "127.0.0.11" || p.a[2].(*dns.A).A.String() != "127.0.0.13" {
 		t.Errorf("shared answer set was reordered: %v", p.a)
 	}
+}
+
+func TestServer_ServfailUntilFirstState(t *testing.T) {
+	src := newTestSource(nil)
+	s := startServer(t, src, Config{})
+	m := new(dns.Msg)
+	m.SetQuestion("mail.example.test.", dns.TypeA)
+	if r := exchange(t, s, "udp", m); r.Rcode != dns.RcodeServerFailure {
+		t.Errorf("before any state: rcode %s, want SERVFAIL", dns.RcodeToString[r.Rcode])
+	}
+	src.publish(&policy.State{Index: 4, Spec: exampleSpec()})
+	waitFor(t, 5*time.Second, "the first state to be served", func() bool {
+		r := exchange(t, s, "udp", m)
+		return r.Rcode == dns.RcodeSuccess && len(r.Answer) == 1
+	})
 }
