@@ -289,25 +289,11 @@ func TestHTTPCheckRequest(t *testing.T) {
 
 // TestHTTPCheckGarbage: a peer that answers something that is not HTTP.
 func TestHTTPCheckGarbage(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(wg.Wait)
-	t.Cleanup(func() { l.Close() })
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("SSH-2.0-OpenSSH_9.6\r\n\x00\x01garbage\r\n\r\n"))
-			c.Close()
-		}
+	port := rawServer(t, func(c net.Conn) {
+		c.Write([]byte("SSH-2.0-OpenSSH_9.6\r\n\x00\x01garbage\r\n\r\n"))
 	})
 	p := newTestProber(t, Config{}, nil)
-	c := policy.Check{Type: "http", Port: l.Addr().(*net.TCPAddr).Port}
+	c := policy.Check{Type: "http", Port: port}
 	got := runCheck(t, compileOne(t, p, c, policy.Endpoint{Name: "a", Addresses: []string{"127.0.0.1"}}), time.Second)
 	if got.OK || got.Class != ClassProtocol {
 		t.Errorf("got ok=%v class %q (%s), want protocol", got.OK, got.Class, got.Error)
@@ -372,4 +358,56 @@ func TestHTTPSCheck(t *testing.T) {
 			t.Errorf("got %+v, want a verified https probe", got)
 		}
 	})
+}
+
+// rawServer accepts connections on 127.0.0.1 and hands each to serve.
+func rawServer(t *testing.T, serve func(net.Conn)) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	t.Cleanup(func() { l.Close() })
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				serve(c)
+			})
+		}
+	})
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestHTTPSCheckBadPeers(t *testing.T) {
+	silent := rawServer(t, func(c net.Conn) {
+		// Say nothing; return when the prober gives up.
+		io.Copy(io.Discard, c)
+	})
+	garbage := rawServer(t, func(c net.Conn) {
+		c.Write([]byte("220 smtp.example.test ESMTP ready\r\n"))
+	})
+	p := newTestProber(t, Config{}, nil)
+	ep := policy.Endpoint{Name: "a", Addresses: []string{"127.0.0.1"}}
+	for _, tc := range []struct {
+		name string
+		port int
+		want string
+	}{
+		{"handshake hangs", silent, ClassTimeout},
+		{"not tls", garbage, ClassTLS},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := runCheck(t, compileOne(t, p, policy.Check{Type: "https", Port: tc.port}, ep), 200*time.Millisecond)
+			if got.OK || got.Class != tc.want {
+				t.Errorf("got ok=%v class %q (%s), want %s", got.OK, got.Class, got.Error, tc.want)
+			}
+		})
+	}
 }
