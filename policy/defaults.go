@@ -160,6 +160,10 @@ func (p *Pool) normalize() {
 			e.Addresses[j] = canonicalAddr(a)
 		}
 		e.Target = FQDN(strings.TrimSpace(e.Target))
+		e.AliasHostedZoneID = bareZoneID(e.AliasHostedZoneID)
+	}
+	if p.Route53 != nil {
+		p.Route53.normalize(p)
 	}
 }
 

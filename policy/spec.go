@@ -108,6 +108,9 @@ type Pool struct {
 	// Check is how every endpoint of the pool is probed.
 	Check     Check      `yaml:"check" json:"check"`
 	Endpoints []Endpoint `yaml:"endpoints" json:"endpoints"`
+	// Route53, when set, also publishes the pool's decisions to an
+	// Amazon Route 53 hosted zone (see Route53 and docs/route53.md).
+	Route53 *Route53 `yaml:"route53,omitempty" json:"route53,omitempty"`
 }
 
 // Endpoint is one regional deployment behind a pool: a set of addresses or
@@ -128,6 +131,11 @@ type Endpoint struct {
 	CheckAddress string `yaml:"check_address,omitempty" json:"check_address,omitempty"`
 	// CheckURL sends an http(s) probe to this URL instead.
 	CheckURL string `yaml:"check_url,omitempty" json:"check_url,omitempty"`
+	// AliasHostedZoneID is the hosted zone of Target when the pool
+	// publishes to Route 53 as an alias: it overrides the zone derived
+	// from a load balancer's host name, or makes another target (such as
+	// a CloudFront distribution) an alias.
+	AliasHostedZoneID string `yaml:"alias_hosted_zone_id,omitempty" json:"alias_hosted_zone_id,omitempty"`
 }
 
 // Check types.

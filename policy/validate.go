@@ -86,6 +86,9 @@ func Validate(s *Spec) error {
 type validator struct {
 	s        *Spec
 	problems []Problem
+	// r53At maps "name type" of every record set published to Route 53
+	// to the index of its pool.
+	r53At map[string]int
 }
 
 func (v *validator) addf(path, format string, args ...any) {
@@ -508,6 +511,10 @@ func (v *validator) pool(pp string, p *Pool, poolAt map[string]int, i int, stati
 	if p.Policy == PolicyWeighted && len(p.Endpoints) > 0 && !anyWeight {
 		v.addf(pp+".endpoints", "a weighted pool needs at least one endpoint with a weight above 0")
 	}
+	if v.r53At == nil {
+		v.r53At = map[string]int{}
+	}
+	v.route53(pp, p, i, v.r53At)
 }
 
 // poolPlace checks that pool p fits in zone z: no clash with static
