@@ -65,7 +65,7 @@ func (h *Handler) SetState(st *policy.State) error {
 	if st == nil {
 		return fmt.Errorf("compile view: nil state")
 	}
-	v, err := compile(st)
+	v, err := compile(st, h.log.Warn)
 	if err != nil {
 		return fmt.Errorf("compile view of index %d: %w", st.Index, err)
 	}
@@ -279,7 +279,7 @@ func (z *zoneView) resolve(m *dns.Msg, name string, qtype uint16, hops int) {
 // answerNode adds the data of node n for qtype; owner is the name asked
 // for (different from n.name when n is a wildcard).
 func (z *zoneView) answerNode(m *dns.Msg, n *node, owner string, qtype uint16, hops int, synth bool) {
-	if n.pool != nil {
+	if n.pool != nil && (len(n.sets) == 0 || qtype == dns.TypeA || qtype == dns.TypeAAAA) {
 		z.answerPool(m, n.pool, owner, qtype, synth)
 		return
 	}

@@ -72,3 +72,59 @@ func TestServer_ServfailUntilFirstState(t *testing.T) {
 		return r.Rcode == dns.RcodeSuccess && len(r.Answer) == 1
 	})
 }
+
+func TestHandler_PoolAtApex(t *testing.T) {
+	spec := exampleSpec()
+	spec.Pools = append(spec.Pools,
+		policy.Pool{Name: "example.test.", Policy: policy.PolicyFailover, TTL: 20,
+			Endpoints: []policy.Endpoint{{Name: "a", Addresses: []string{"127.0.0.31", "2001:db8::31"}}}})
+	h := NewHandler(HandlerConfig{})
+	if err := h.SetState(exampleState(spec, 7)); err != nil {
+		t.Fatal(err)
+	}
+	ask := func(qtype uint16) []string {
+		m := new(dns.Msg)
+		m.SetQuestion("example.test.", qtype)
+		r := h.Answer(m, netip.AddrPort{})
+		if r.Rcode != dns.RcodeSuccess || !r.Authoritative {
+			t.Errorf("%s: rcode %s AA %v", dns.TypeToString[qtype], dns.RcodeToString[r.Rcode], r.Authoritative)
+		}
+		return rrLines(r.Answer)
+	}
+	if got := ask(dns.TypeA); len(got) != 1 || got[0] != "example.test. 20 IN A 127.0.0.31" {
+		t.Errorf("apex A = %q, want the pool's address", got)
+	}
+	if got := ask(dns.TypeAAAA); len(got) != 1 || got[0] != "example.test. 20 IN AAAA 2001:db8::31" {
+		t.Errorf("apex AAAA = %q, want the pool's address", got)
+	}
+	if got := ask(dns.TypeMX); len(got) != 1 || got[0] != "example.test. 300 IN MX 10 mail.example.test." {
+		t.Errorf("apex MX = %q, want the zone's MX beside the pool", got)
+	}
+	if got := ask(dns.TypeSOA); len(got) != 1 {
+		t.Errorf("apex SOA = %q", got)
+	}
+
+	// A hostname endpoint cannot be a CNAME at the apex: it answers
+	// nothing (until flattening), and the rest of the zone still serves.
+	spec2 := exampleSpec()
+	spec2.Pools = append(spec2.Pools, policy.Pool{Name: "example.test.", Policy: policy.PolicyFailover,
+		Endpoints: []policy.Endpoint{{Name: "alb", Target: "alb.example.org."}}})
+	if err := h.SetState(exampleState(spec2, 8)); err != nil {
+		t.Fatalf("pool with a hostname at the apex rejected the whole state: %v", err)
+	}
+	if got := ask(dns.TypeA); len(got) != 0 {
+		t.Errorf("apex A with a hostname endpoint = %q, want NODATA (no CNAME at the apex)", got)
+	}
+
+	// A pool at a name that also has A records is refused: the state
+	// keeps the previous view.
+	spec3 := exampleSpec()
+	spec3.Pools = append(spec3.Pools, policy.Pool{Name: "mail.example.test.", Policy: policy.PolicyFailover,
+		Endpoints: []policy.Endpoint{{Name: "a", Addresses: []string{"127.0.0.32"}}}})
+	if err := h.SetState(exampleState(spec3, 9)); err == nil {
+		t.Errorf("a pool clashing with A records was accepted")
+	}
+	if h.view.Load().index != 8 {
+		t.Errorf("view index %d after a refused state, want 8", h.view.Load().index)
+	}
+}

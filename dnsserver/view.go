@@ -74,8 +74,9 @@ type choice struct {
 }
 
 // compile builds the view of st. It fails, changing nothing, when the spec
-// holds data that cannot be served.
-func compile(st *policy.State) (*view, error) {
+// holds data that cannot be served; warn receives problems that only
+// leave one answer out.
+func compile(st *policy.State, warn func(msg string, args ...any)) (*view, error) {
 	v := &view{zones: map[string]*zoneView{}, index: st.Index}
 	if st.Spec == nil {
 		return v, nil
@@ -99,8 +100,22 @@ func compile(st *policy.State) (*view, error) {
 			return nil, fmt.Errorf("pools[%d] %s: %w", i, p.Name, err)
 		}
 		n := z.ensure(name)
+		if n.pool != nil {
+			return nil, fmt.Errorf("pools[%d] %s: a second pool with this name", i, p.Name)
+		}
 		if len(n.sets) > 0 {
-			return nil, fmt.Errorf("pools[%d] %s: name also holds records", i, p.Name)
+			// A pool at a name with other data (the apex, say) answers
+			// A and AAAA; a CNAME cannot live beside other data, so
+			// hostname endpoints answer nothing there until they are
+			// flattened.
+			for _, t := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCNAME} {
+				if len(n.sets[t]) > 0 {
+					return nil, fmt.Errorf("pools[%d] %s: the name also holds %s records", i, p.Name, dns.TypeToString[t])
+				}
+			}
+			if pv.dropCNAME() {
+				warn("dns: pool beside other data cannot answer with a CNAME; its hostname endpoints answer nothing", "pool", p.Name)
+			}
 		}
 		n.pool = pv
 	}
@@ -422,6 +437,17 @@ func compilePool(st *policy.State, p *policy.Pool, name string) (*poolView, erro
 		pv.multiple = ans.Policy == policy.PolicyMultivalue
 	}
 	return pv, nil
+}
+
+// dropCNAME removes the CNAME answers of p and reports whether it had any.
+func (p *poolView) dropCNAME() bool {
+	had := p.cname != nil
+	p.cname = nil
+	for i := range p.choices {
+		had = had || p.choices[i].cname != nil
+		p.choices[i].cname = nil
+	}
+	return had
 }
 
 func appendUnique(dst, src []dns.RR) []dns.RR {
