@@ -377,6 +377,7 @@ func FuzzApply(f *testing.F) {
 		{applySpecType, applySpecCmd{Spec: testSpec(1, 1)}},
 		{upsertMemberType, upsertMemberCmd{Member: policy.Member{ID: "n1"}}},
 		{removeMemberType, removeMemberCmd{ID: "n1"}},
+		{reportViewsType, reportViewsCmd{Node: "n1", Views: []policy.ViewUpdate{{Pool: "pool0.example.test.", Endpoint: "us-east-1"}}}},
 	} {
 		data, _ := encodeCommand(c.t, c.p)
 		f.Add(data)

@@ -270,12 +270,26 @@ func TestCluster_Agreement(t *testing.T) {
 
 	reporters := c.followers(leader)
 	first := time.Now()
-	if err := leader.ReportViews(ctx, ViewReport{Node: reporters[0].ID(), Views: []policy.ViewUpdate{failing(0, ep)}}); err != nil {
+	r, _ := leader.running()
+	before := r.LastIndex()
+	var many []policy.ViewUpdate
+	for i := range 2 {
+		for _, ep := range []string{"us-east-1", "eu-west-1", "ap-south-1"} {
+			many = append(many, failing(i, ep))
+		}
+	}
+	if err := leader.ReportViews(ctx, ViewReport{Node: reporters[0].ID(), Views: many}); err != nil {
 		t.Fatal(err)
 	}
+	if got := r.LastIndex() - before; got != 1 {
+		t.Errorf("a report of %d flips took %d log entries, want 1", len(many), got)
+	}
 	st = c.waitConverged()
-	if !st.EndpointHealthy(pool, ep) {
-		t.Fatal("one node's report flipped the endpoint")
+	if !st.EndpointHealthy(pool, ep) || st.Down != nil {
+		t.Fatalf("one node's report flipped endpoints: %v", st.Down)
+	}
+	if got := len(st.Views["pool1.example.test."]); got != 3 {
+		t.Errorf("pool1 has views of %d endpoints, want 3", got)
 	}
 	v := st.Views[pool][ep][reporters[0].ID()]
 	if v.Healthy || v.Since.Before(first.Add(-time.Second)) || v.Since.After(time.Now()) {

@@ -383,7 +383,8 @@ type ViewReport struct {
 // report is idempotent except for the time it stamps on views whose
 // verdict changed). A report from a node that is not a member returns an
 // error wrapping ErrUnknownMember; a report with an empty node ID, pool
-// or endpoint an error saying which; neither changes anything.
+// or endpoint an error saying which; neither changes anything. A report
+// without views, degraded flag or Full commits nothing.
 func (n *Node) ReportViews(ctx context.Context, r ViewReport) error {
 	op := fmt.Sprintf("report views of %s", r.Node)
 	if r.Node == "" {
@@ -396,6 +397,9 @@ func (n *Node) ReportViews(ctx context.Context, r ViewReport) error {
 		}
 		v.Evidence = policy.TrimEvidence(v.Evidence)
 		views[i] = v
+	}
+	if len(views) == 0 && r.Degraded == nil && !r.Full {
+		return nil // nothing to report
 	}
 	if _, ok := n.fsm.current().Members[r.Node]; !ok && n.IsLeader() {
 		return fmt.Errorf("%s: %w", op, ErrUnknownMember)
