@@ -587,16 +587,11 @@ func (s *State) refreshHealth(before *State, touched touchSet, at time.Time) {
 			if wasDown == isDown {
 				continue
 			}
-			e := Event{Time: at, Pool: p.Name, Endpoint: ep.Name,
+			// The reason is written below, only for the events kept.
+			e := Event{Time: at, Kind: EventEndpointUp, Pool: p.Name, Endpoint: ep.Name,
 				Details: &EventDetails{Views: views, Voters: voters, Quorum: quorum, Unhealthy: unhealthy}}
 			if isDown {
 				e.Kind = EventEndpointDown
-				e.Reason = fmt.Sprintf("%d of %d voters see %s/%s unhealthy; fewer than %d could still see it healthy%s",
-					unhealthy, voters, p.Name, ep.Name, quorum, failingClasses(views))
-			} else {
-				e.Kind = EventEndpointUp
-				e.Reason = fmt.Sprintf("%d of %d voters see %s/%s unhealthy; at least %d may see it healthy",
-					unhealthy, voters, p.Name, ep.Name, quorum)
 			}
 			events = append(events, e)
 		}
@@ -633,7 +628,26 @@ func (s *State) refreshHealth(before *State, touched touchSet, at time.Time) {
 	if len(down) == 0 {
 		s.Down = nil
 	}
+	// A large outage flips thousands of endpoints at once; only the
+	// newest MaxEvents events are kept, so only those get a reason.
+	for i := max(0, len(events)-MaxEvents); i < len(events); i++ {
+		if e := &events[i]; e.Reason == "" {
+			e.Reason = endpointReason(e)
+		}
+	}
 	s.addEvents(events...)
+}
+
+// endpointReason writes the reason of an endpoint_down or endpoint_up
+// event from its details.
+func endpointReason(e *Event) string {
+	d := e.Details
+	if e.Kind == EventEndpointDown {
+		return fmt.Sprintf("%d of %d voters see %s/%s unhealthy; fewer than %d could still see it healthy%s",
+			d.Unhealthy, d.Voters, e.Pool, e.Endpoint, d.Quorum, failingClasses(d.Views))
+	}
+	return fmt.Sprintf("%d of %d voters see %s/%s unhealthy; at least %d may see it healthy",
+		d.Unhealthy, d.Voters, e.Pool, e.Endpoint, d.Quorum)
 }
 
 // failingClasses summarises the failure classes in the evidence of the
