@@ -121,7 +121,7 @@ func TestDNSCheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.check.Type = "dns"
 			tc.check.Port = b.port
-			got := runCheck(t, compileOne(t, p, tc.check, ep), time.Second)
+			got := runCheck(t, compileOne(t, p, tc.check, ep), 5*time.Second)
 			wantClass := ClassOK
 			if !tc.wantOK {
 				wantClass = ClassDNS
@@ -158,16 +158,17 @@ func TestDNSCheckUnreachable(t *testing.T) {
 	p := newTestProber(t, Config{}, nil)
 	ep := policy.Endpoint{Name: "ns", Addresses: []string{"127.0.0.1"}}
 	for _, tc := range []struct {
-		name string
-		port int
-		want string
+		name    string
+		port    int
+		timeout time.Duration
+		want    string
 	}{
-		{"no answer", silent.LocalAddr().(*net.UDPAddr).Port, ClassTimeout},
-		{"port closed", gonePort, ClassRefused},
+		{"no answer", silent.LocalAddr().(*net.UDPAddr).Port, 200 * time.Millisecond, ClassTimeout},
+		{"port closed", gonePort, 5 * time.Second, ClassRefused},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := policy.Check{Type: "dns", Port: tc.port, Query: "ok.test."}
-			got := runCheck(t, compileOne(t, p, c, ep), 200*time.Millisecond)
+			got := runCheck(t, compileOne(t, p, c, ep), tc.timeout)
 			if got.OK || got.Class != tc.want {
 				t.Errorf("got ok=%v class %q (%s), want %s", got.OK, got.Class, got.Error, tc.want)
 			}
@@ -210,7 +211,7 @@ func TestTCPCheck(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.ep.Name = "e"
-			got := runCheck(t, compileOne(t, p, policy.Check{Type: "tcp", Port: tc.port}, tc.ep), time.Second)
+			got := runCheck(t, compileOne(t, p, policy.Check{Type: "tcp", Port: tc.port}, tc.ep), 5*time.Second)
 			if got.Class != tc.wantClass || got.OK != (tc.wantClass == ClassOK) || got.Address != tc.wantAddr {
 				t.Errorf("got ok=%v class %q address %q (%s), want class %q address %q",
 					got.OK, got.Class, got.Address, got.Error, tc.wantClass, tc.wantAddr)

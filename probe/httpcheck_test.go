@@ -191,7 +191,11 @@ func TestHTTPCheck(t *testing.T) {
 			}
 			var before runtime.MemStats
 			runtime.ReadMemStats(&before)
-			got := runCheck(t, compileOne(t, p, c, ep), 300*time.Millisecond)
+			timeout := 5 * time.Second
+			if strings.HasPrefix(tc.mode, "hang") {
+				timeout = 300 * time.Millisecond
+			}
+			got := runCheck(t, compileOne(t, p, c, ep), timeout)
 			var after runtime.MemStats
 			runtime.ReadMemStats(&after)
 			if got.OK != tc.wantOK || got.Class != tc.wantClass || got.Status != tc.wantCode {
@@ -220,7 +224,7 @@ func TestHTTPCheckRequest(t *testing.T) {
 	ep := policy.Endpoint{Name: "a", Addresses: []string{"127.0.0.1"}}
 
 	t.Run("defaults", func(t *testing.T) {
-		got := runCheck(t, compileOne(t, p, policy.Check{Type: "http", Port: b.port(t)}, ep), time.Second)
+		got := runCheck(t, compileOne(t, p, policy.Check{Type: "http", Port: b.port(t)}, ep), 5*time.Second)
 		if !got.OK {
 			t.Fatalf("probe failed: %+v", got)
 		}
@@ -235,7 +239,7 @@ func TestHTTPCheckRequest(t *testing.T) {
 	t.Run("method, path, host and headers", func(t *testing.T) {
 		c := policy.Check{Type: "http", Port: b.port(t), Method: "HEAD", Path: "/healthz?deep=1",
 			Host: "api.example.test", Headers: map[string]string{"X-Probe": "yes", "Authorization": "Bearer t"}}
-		got := runCheck(t, compileOne(t, p, c, ep), time.Second)
+		got := runCheck(t, compileOne(t, p, c, ep), 5*time.Second)
 		if !got.OK {
 			t.Fatalf("probe failed: %+v", got)
 		}
@@ -250,7 +254,7 @@ func TestHTTPCheckRequest(t *testing.T) {
 	t.Run("check_url overrides the address", func(t *testing.T) {
 		ep := policy.Endpoint{Name: "a", Addresses: []string{"127.0.0.1"}, CheckURL: b.srv.URL + "/alt?x=1"}
 		c := policy.Check{Type: "http", Port: closedPort(t), Path: "/ignored"}
-		got := runCheck(t, compileOne(t, p, c, ep), time.Second)
+		got := runCheck(t, compileOne(t, p, c, ep), 5*time.Second)
 		if !got.OK {
 			t.Fatalf("probe failed: %+v", got)
 		}
@@ -272,14 +276,14 @@ func TestHTTPCheckRequest(t *testing.T) {
 		}
 	})
 	t.Run("refused", func(t *testing.T) {
-		got := runCheck(t, compileOne(t, p, policy.Check{Type: "http", Port: closedPort(t)}, ep), time.Second)
+		got := runCheck(t, compileOne(t, p, policy.Check{Type: "http", Port: closedPort(t)}, ep), 5*time.Second)
 		if got.OK || got.Class != ClassRefused {
 			t.Errorf("got ok=%v class %q (%s), want refused", got.OK, got.Class, got.Error)
 		}
 	})
 	t.Run("every address must pass", func(t *testing.T) {
 		ep := policy.Endpoint{Name: "a", Addresses: []string{"127.0.0.1", "127.0.0.2"}}
-		got := runCheck(t, compileOne(t, p, policy.Check{Type: "http", Port: b.port(t)}, ep), time.Second)
+		got := runCheck(t, compileOne(t, p, policy.Check{Type: "http", Port: b.port(t)}, ep), 5*time.Second)
 		want := net.JoinHostPort("127.0.0.2", strconv.Itoa(b.port(t)))
 		if got.OK || got.Class != ClassRefused || got.Address != want {
 			t.Errorf("got ok=%v class %q address %q, want a refusal from %s", got.OK, got.Class, got.Address, want)
@@ -294,7 +298,7 @@ func TestHTTPCheckGarbage(t *testing.T) {
 	})
 	p := newTestProber(t, Config{}, nil)
 	c := policy.Check{Type: "http", Port: port}
-	got := runCheck(t, compileOne(t, p, c, policy.Endpoint{Name: "a", Addresses: []string{"127.0.0.1"}}), time.Second)
+	got := runCheck(t, compileOne(t, p, c, policy.Endpoint{Name: "a", Addresses: []string{"127.0.0.1"}}), 5*time.Second)
 	if got.OK || got.Class != ClassProtocol {
 		t.Errorf("got ok=%v class %q (%s), want protocol", got.OK, got.Class, got.Error)
 	}
@@ -325,7 +329,7 @@ func TestHTTPSCheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newTestProber(t, Config{RootCAs: tc.roots, Now: func() time.Time { return now }}, nil)
 			tc.check.Port = b.port(t)
-			got := runCheck(t, compileOne(t, p, tc.check, ep), time.Second)
+			got := runCheck(t, compileOne(t, p, tc.check, ep), 5*time.Second)
 			if got.OK != tc.wantOK || got.Class != tc.wantClass {
 				t.Fatalf("got ok=%v class %q (%s), want ok=%v class %q", got.OK, got.Class, got.Error, tc.wantOK, tc.wantClass)
 			}
@@ -344,7 +348,7 @@ func TestHTTPSCheck(t *testing.T) {
 	t.Run("https against plain http", func(t *testing.T) {
 		plain := newBackend(t, false)
 		p := newTestProber(t, Config{}, nil)
-		got := runCheck(t, compileOne(t, p, policy.Check{Type: "https", Port: plain.port(t)}, ep), time.Second)
+		got := runCheck(t, compileOne(t, p, policy.Check{Type: "https", Port: plain.port(t)}, ep), 5*time.Second)
 		if got.OK || got.Class != ClassTLS || got.CertExpiryDays != nil {
 			t.Errorf("got ok=%v class %q expiry %v (%s), want tls without expiry", got.OK, got.Class, got.CertExpiryDays, got.Error)
 		}
@@ -353,7 +357,7 @@ func TestHTTPSCheck(t *testing.T) {
 		p := newTestProber(t, Config{RootCAs: roots}, nil)
 		// The URL's host (127.0.0.1) is in the test certificate.
 		ep := policy.Endpoint{Name: "a", CheckURL: b.srv.URL + "/x"}
-		got := runCheck(t, compileOne(t, p, policy.Check{Type: "http"}, ep), time.Second)
+		got := runCheck(t, compileOne(t, p, policy.Check{Type: "http"}, ep), 5*time.Second)
 		if !got.OK || got.CertExpiryDays == nil {
 			t.Errorf("got %+v, want a verified https probe", got)
 		}
@@ -396,15 +400,16 @@ func TestHTTPSCheckBadPeers(t *testing.T) {
 	p := newTestProber(t, Config{}, nil)
 	ep := policy.Endpoint{Name: "a", Addresses: []string{"127.0.0.1"}}
 	for _, tc := range []struct {
-		name string
-		port int
-		want string
+		name    string
+		port    int
+		timeout time.Duration
+		want    string
 	}{
-		{"handshake hangs", silent, ClassTimeout},
-		{"not tls", garbage, ClassTLS},
+		{"handshake hangs", silent, 200 * time.Millisecond, ClassTimeout},
+		{"not tls", garbage, 5 * time.Second, ClassTLS},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := runCheck(t, compileOne(t, p, policy.Check{Type: "https", Port: tc.port}, ep), 200*time.Millisecond)
+			got := runCheck(t, compileOne(t, p, policy.Check{Type: "https", Port: tc.port}, ep), tc.timeout)
 			if got.OK || got.Class != tc.want {
 				t.Errorf("got ok=%v class %q (%s), want %s", got.OK, got.Class, got.Error, tc.want)
 			}
