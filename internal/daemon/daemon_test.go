@@ -276,10 +276,18 @@ func TestCluster_MembershipThroughAPI(t *testing.T) {
 	members := func(n int) func() bool {
 		return func() bool {
 			ms, err := c.Nodes[0].Client.Members(ctx)
-			return err == nil && len(ms) == n
+			if err != nil || len(ms) != n {
+				return false
+			}
+			for _, m := range ms {
+				if m.APIAddr == "" { // the join's member record is not committed yet
+					return false
+				}
+			}
+			return true
 		}
 	}
-	testutil.WaitFor(t, 20*time.Second, members(4), "four members")
+	testutil.WaitFor(t, 20*time.Second, members(4), "four members with their API addresses")
 
 	// Hand leadership to a chosen follower through another follower.
 	var target, via int = -1, -1
