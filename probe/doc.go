@@ -33,6 +33,17 @@
 // expect_status 200-399, query_type A, expect_rcode NOERROR. A tcp check
 // needs a port, a dns check a query.
 //
+// The scheduler spreads the first probe of each check over its interval,
+// then keeps each check on its own cadence. At most Config.Concurrency
+// probes run at once; a due probe waits for a free slot. A check never
+// overlaps itself: a turn that comes while its previous probe is still
+// running or waiting for a slot is skipped, as are the turns a scheduler
+// that fell behind has missed; Stats counts them.
+//
+// For the cluster: the flip callback gets batches of Verdicts to commit as
+// this node's views; Verdicts (or Views) gives the whole current view to
+// resend after a leader change; Results gives the evidence for the API.
+//
 // Canaries (Config.Canaries) are tcp addresses this node should always
 // reach. When every canary has failed twice in a row the prober is
 // degraded: its own network is probably broken, so the caller should stop
