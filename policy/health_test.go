@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -418,4 +419,81 @@ func TestUpdateSerials_FollowAnswers(t *testing.T) {
 	if got := next.ZoneSerials["example.test."]; got != 13 {
 		t.Errorf("serial %d after re-applying the same spec, want 13", got)
 	}
+}
+
+// TestState_IncrementalHealthMatchesFull applies random reports, degraded
+// flips, membership and spec changes, and checks after each that the
+// incrementally maintained Down equals a recomputation from scratch and
+// that every event index is the previous one plus one.
+func TestState_IncrementalHealthMatchesFull(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	nodes := []string{"n1", "n2", "n3", "n4", "n5"}
+	eps := []string{"a", "b", "c"}
+	pools := []string{"www.example.test.", "mv.example.test."}
+	s := healthState(3, 0, healthSpec(0, ""))
+	withDown, flips := 0, 0
+	for i := range 3000 {
+		prev := s
+		s = step(s, func(n *State) {
+			switch op := rng.IntN(20); {
+			case op < 14:
+				r := Report{Node: nodes[rng.IntN(len(nodes))], At: at0.Add(time.Duration(i) * time.Second), Full: rng.IntN(10) == 0}
+				for range rng.IntN(4) {
+					r.Views = append(r.Views, ViewUpdate{Pool: pools[rng.IntN(2)], Endpoint: eps[rng.IntN(3)], Healthy: rng.IntN(2) == 0})
+				}
+				if rng.IntN(8) == 0 {
+					d := rng.IntN(2) == 0
+					r.Degraded = &d
+				}
+				_ = n.ApplyReport(r) // non-members are rejected
+			case op < 16:
+				id := nodes[rng.IntN(len(nodes))]
+				n.UpsertMember(Member{ID: id, Voter: rng.IntN(4) != 0}, at0)
+			case op < 17:
+				n.RemoveMember(nodes[rng.IntN(len(nodes))], at0)
+			default:
+				spec := healthSpec(rng.IntN(4), "")
+				if rng.IntN(2) == 0 {
+					spec.Pools[0].Endpoints = spec.Pools[0].Endpoints[:2] // c leaves
+				}
+				n.ApplySpec(spec, n.Index, at0)
+			}
+		})
+		full := *s
+		full.refreshHealth(s, nil, at0)
+		if !cmp.Equal(s.Down, full.Down) {
+			t.Fatalf("step %d: incremental down %v, from scratch %v", i, s.Down, full.Down)
+		}
+		if s.Down != nil {
+			withDown++
+		}
+		if !cmp.Equal(s.Down, prev.Down) {
+			flips++
+		}
+		for pool, pm := range s.Views {
+			for ep, views := range pm {
+				if s.Spec.Pool(pool) == nil || s.Spec.Pool(pool).Endpoint(ep) == nil {
+					t.Fatalf("step %d: view of %s/%s, which is not in the spec", i, pool, ep)
+				}
+				for node := range views {
+					if _, ok := s.Members[node]; !ok {
+						t.Fatalf("step %d: view of non-member %s", i, node)
+					}
+				}
+			}
+		}
+		for j, e := range s.Events {
+			if j > 0 && e.Index != s.Events[j-1].Index+1 {
+				t.Fatalf("step %d: event %d after %d", i, e.Index, s.Events[j-1].Index)
+			}
+		}
+		if len(prev.Events) > 0 && len(s.Events) > 0 && s.Events[len(s.Events)-1].Index < prev.Events[len(prev.Events)-1].Index {
+			t.Fatalf("step %d: event index went back", i)
+		}
+	}
+	// The walk must reach the interesting states, or it proves nothing.
+	if withDown < 300 || flips < 100 {
+		t.Errorf("only %d steps with a down endpoint and %d changes of health in 3000 steps", withDown, flips)
+	}
+	t.Logf("%d steps with a down endpoint, %d changes of health", withDown, flips)
 }
