@@ -177,13 +177,35 @@ func Load(path string, flags File) (Runtime, error) {
 	f.Overlay(flags)
 	rt, err := f.Runtime()
 	if err != nil {
+		where := "config"
 		if path != "" {
-			return Runtime{}, fmt.Errorf("config %s: %w", path, err)
+			where = "config " + path
 		}
-		return Runtime{}, fmt.Errorf("config: %w", err)
+		if j, ok := err.(interface{ Unwrap() []error }); ok && len(j.Unwrap()) > 1 {
+			return Runtime{}, &problems{where: where, errs: j.Unwrap()}
+		}
+		return Runtime{}, fmt.Errorf("%s: %w", where, err)
 	}
 	return rt, nil
 }
+
+// problems lists several config problems, one per line.
+type problems struct {
+	where string
+	errs  []error
+}
+
+func (p *problems) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d problems:", p.where, len(p.errs))
+	for _, e := range p.errs {
+		b.WriteString("\n  ")
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+func (p *problems) Unwrap() []error { return p.errs }
 
 // Overlay sets in f every field that o sets.
 func (f *File) Overlay(o File) {
