@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -115,11 +116,14 @@ func (h *httpChecker) checkOne(ctx context.Context, addr string) Result {
 		r.CertExpiryDays = expiry
 		return r
 	}
+	// Headers are capped like the body: a peer that sends headers
+	// forever fails the probe instead of filling the heap.
+	src := &cappedReader{r: c, left: maxHeaderBytes + h.bodyLimit + 1}
 	br, _ := h.readers.Get().(*bufio.Reader)
 	if br == nil {
-		br = bufio.NewReaderSize(c, 4096)
+		br = bufio.NewReaderSize(src, 4096)
 	} else {
-		br.Reset(c)
+		br.Reset(src)
 	}
 	defer func() {
 		br.Reset(nil)
@@ -174,6 +178,31 @@ func (h *httpChecker) judge(resp *http.Response, addr string) Result {
 	r.Status = resp.StatusCode
 	r.Body = bodyEvidence(body)
 	return r
+}
+
+// maxHeaderBytes bounds the status line and headers of a response.
+const maxHeaderBytes = 64 << 10
+
+// errResponseTooLarge is what a cappedReader returns past its limit.
+var errResponseTooLarge = errors.New("response larger than its limit")
+
+// cappedReader reads from r until left bytes have been read, then fails
+// with errResponseTooLarge.
+type cappedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errResponseTooLarge
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
 }
 
 // statusOK reports whether code is in one of the ranges.

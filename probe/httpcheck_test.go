@@ -416,3 +416,27 @@ func TestHTTPSCheckBadPeers(t *testing.T) {
 		})
 	}
 }
+
+func TestHTTPCheckEndlessHeaders(t *testing.T) {
+	port := rawServer(t, func(c net.Conn) {
+		c.Write([]byte("HTTP/1.1 200 OK\r\n"))
+		line := []byte("X-Filler: " + strings.Repeat("a", 1000) + "\r\n")
+		for {
+			if _, err := c.Write(line); err != nil {
+				return
+			}
+		}
+	})
+	p := newTestProber(t, Config{}, nil)
+	c := compileOne(t, p, policy.Check{Type: "http", Port: port}, policy.Endpoint{Name: "a", Addresses: []string{"127.0.0.1"}})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got := runCheck(t, c, 5*time.Second)
+	runtime.ReadMemStats(&after)
+	if got.OK || got.Class != ClassProtocol || !strings.Contains(got.Error, "larger than its limit") {
+		t.Errorf("got ok=%v class %q (%s), want protocol: response larger than its limit", got.OK, got.Class, got.Error)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
+		t.Errorf("probe allocated %d bytes reading endless headers", alloc)
+	}
+}
