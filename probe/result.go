@@ -51,7 +51,8 @@ const (
 	// ClassBody: the body does not match expect_body or
 	// expect_body_regex, or is longer than the body limit.
 	ClassBody = "body"
-	// ClassProtocol: the peer answered something that is not HTTP.
+	// ClassProtocol: the peer answered something that is not HTTP, or
+	// headers longer than 64 KiB.
 	ClassProtocol = "protocol"
 	// ClassError: any other failure.
 	ClassError = "error"
