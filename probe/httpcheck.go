@@ -145,14 +145,15 @@ func (h *httpChecker) checkOne(ctx context.Context, addr string) Result {
 // judge reads at most bodyLimit bytes of the body and checks status and
 // body against the expectations.
 func (h *httpChecker) judge(resp *http.Response, addr string) Result {
+	statusGood := statusOK(h.expect, resp.StatusCode)
 	limit := h.bodyLimit
-	if resp.ContentLength > limit {
-		// Keep a little for the evidence, then give up on the rest.
+	if !statusGood || resp.ContentLength > limit {
+		// Failed already: read just enough for the evidence.
 		limit = bodyEvidenceLimit - 1
 	}
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 
-	if !statusOK(h.expect, resp.StatusCode) {
+	if !statusGood {
 		r := failure(ClassStatus, addr, fmt.Sprintf("status %d, want %s", resp.StatusCode, statusList(h.expect)))
 		r.Status = resp.StatusCode
 		r.Body = bodyEvidence(body)
