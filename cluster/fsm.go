@@ -82,7 +82,31 @@ func (f *fsm) Apply(l *raft.Log) any {
 	}
 	policy.UpdateSerials(prev, &next, l.Index)
 	f.publish(&next)
+	f.logEvents(prev, &next)
 	return resp
+}
+
+// maxLoggedEvents is how many of one command's events are logged one by
+// one; a large outage flips thousands of endpoints in one command.
+const maxLoggedEvents = 10
+
+// logEvents logs the events that next recorded beyond prev.
+func (f *fsm) logEvents(prev, next *policy.State) {
+	added := next.NextEventIndex - prev.NextEventIndex
+	if prev.NextEventIndex == 0 && next.NextEventIndex > 0 {
+		added = next.NextEventIndex - 1
+	}
+	if added == 0 {
+		return
+	}
+	evs := next.EventsAfter(next.NextEventIndex-1-added, maxLoggedEvents)
+	for _, e := range evs {
+		f.logger.Info("event", "event_index", e.Index, "kind", e.Kind, "pool", e.Pool, "endpoint", e.Endpoint,
+			"member", e.Node, "reason", e.Reason, "index", next.Index)
+	}
+	if more := added - uint64(len(evs)); more > 0 {
+		f.logger.Info("more events", "count", more, "index", next.Index)
+	}
 }
 
 // decodePayload decodes a command payload into v, or panics naming the

@@ -252,6 +252,29 @@ func TestCluster_Agreement(t *testing.T) {
 	}
 	const pool, ep = "pool0.example.test.", "us-east-1"
 
+	// A member that is not in the Raft configuration (a removal whose
+	// second step never committed) loses its vote when the leader syncs
+	// voters, as it does on gaining leadership; a real member whose flag
+	// was lost gets it back.
+	ghost := policy.Member{ID: "departed", RaftAddr: "127.0.0.1:1", Voter: true}
+	stale := st.Members[c.followers(leader)[0].ID()]
+	stale.Voter = false
+	for _, m := range []policy.Member{ghost, stale} {
+		if _, err := leader.propose(ctx, "test", upsertMemberType, upsertMemberCmd{Member: m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := leader.State().Voters(); got != 3 {
+		t.Fatalf("before sync: %d voters, want 3 (departed in, %s out)", got, stale.ID)
+	}
+	if err := leader.syncVoters(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st = c.waitConverged()
+	if st.Members["departed"].Voter || !st.Members[stale.ID].Voter || st.Voters() != 3 {
+		t.Fatalf("after sync: departed voter %v, %s voter %v, %d voters", st.Members["departed"].Voter, stale.ID, st.Members[stale.ID].Voter, st.Voters())
+	}
+
 	// A follower reporting to itself gets the leader's address.
 	f := c.followers(leader)[0]
 	var nl *NotLeaderError
@@ -334,5 +357,27 @@ func TestCluster_Agreement(t *testing.T) {
 	st = c.waitConverged()
 	if !st.EndpointHealthy(pool, ep) || !st.IsDegraded(reporters[1].ID()) {
 		t.Errorf("degraded node moved traffic: healthy %v degraded %v", st.EndpointHealthy(pool, ep), st.IsDegraded(reporters[1].ID()))
+	}
+}
+
+func TestFSM_LogsEvents(t *testing.T) {
+	var buf bytes.Buffer
+	f := voters(t, 20)
+	f.logger = slog.New(slog.NewTextHandler(&buf, nil))
+	var all []policy.ViewUpdate
+	for i := range 20 {
+		all = append(all, failing(i, "us-east-1"))
+	}
+	report(t, f, 6, "n1", t0, all...)
+	if buf.Len() != 0 {
+		t.Errorf("a report that changed no health logged:\n%s", buf.String())
+	}
+	report(t, f, 7, "n2", t0, all...)
+	out := buf.String()
+	if got := strings.Count(out, "kind=endpoint_down"); got != maxLoggedEvents {
+		t.Errorf("%d endpoint_down lines, want %d:\n%s", got, maxLoggedEvents, out)
+	}
+	if !strings.Contains(out, "msg=\"more events\" count=10") {
+		t.Errorf("no summary of the other 10 events:\n%s", out)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -331,8 +333,11 @@ func (n *Node) AnnounceSelf(ctx context.Context) error {
 }
 
 // syncVoters makes Member.Voter in the replicated state agree with the
-// Raft configuration, for members recorded before the flag existed or
-// whose suffrage changed. It runs on the leader only.
+// Raft configuration: members recorded before the flag existed, members
+// whose suffrage changed, and members that are no longer in the
+// configuration (a removal whose second step did not commit), which lose
+// their vote so that they do not count towards effective health. It runs
+// on the leader only.
 func (n *Node) syncVoters(ctx context.Context) error {
 	ctx, cancel := n.writeCtx(ctx)
 	defer cancel()
@@ -344,13 +349,17 @@ func (n *Node) syncVoters(ctx context.Context) error {
 	if err != nil {
 		return n.writeErr("sync voters", err)
 	}
+	voter := make(map[string]bool, len(servers))
 	for _, s := range servers {
-		m, ok := n.fsm.current().Members[string(s.ID)]
-		voter := s.Suffrage == raft.Voter
-		if !ok || m.Voter == voter {
+		voter[string(s.ID)] = s.Suffrage == raft.Voter
+	}
+	members := n.fsm.current().Members
+	for _, id := range slices.Sorted(maps.Keys(members)) {
+		m := members[id]
+		if m.Voter == voter[id] {
 			continue
 		}
-		m.Voter = voter
+		m.Voter = voter[id]
 		if _, err := n.propose(ctx, "sync voters", upsertMemberType, upsertMemberCmd{Member: m, At: time.Now()}); err != nil {
 			return err
 		}
