@@ -19,12 +19,21 @@ import (
 // forward to the leader, the Raft commit and the answer relayed back. Each
 // apply changes the zone TTL so that it is a real change. The nodes use the
 // production Raft timing (config defaults).
-func BenchmarkAPI_ApplyThroughFollower(b *testing.B) {
+func BenchmarkAPI_ApplyThroughFollower(b *testing.B) { benchApply(b, false) }
+
+// BenchmarkAPI_ApplyOnLeader is the same with the requests sent to the
+// leader's API, for comparison: the difference is the cost of forwarding.
+func BenchmarkAPI_ApplyOnLeader(b *testing.B) { benchApply(b, true) }
+
+func benchApply(b *testing.B, onLeader bool) {
 	c := daemontest.StartWith(b, 3, testutil.Logger(b, slog.LevelError), func(rt *config.Runtime) {
 		rt.Raft = config.Raft{}
 	})
-	c.WaitLeader(10 * time.Second)
+	leader := c.WaitLeader(10 * time.Second)
 	client := c.Nodes[c.Follower()].Client
+	if onLeader {
+		client = c.Nodes[leader].Client
+	}
 	spec := exampleSpecB(b)
 	ctx := b.Context()
 	var lat []time.Duration
