@@ -297,10 +297,10 @@ func (e *viewEditor) set(pool, ep, node string, v *NodeView) {
 	e.s.Views[pool] = pm
 }
 
-// finish drops empty maps.
+// finish drops the empty maps that set left behind.
 func (e *viewEditor) finish() {
-	for pool, pm := range e.s.Views {
-		if len(pm) == 0 {
+	for pool := range e.cloned {
+		if len(e.s.Views[pool]) == 0 {
 			delete(e.s.Views, pool)
 		}
 	}
