@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/detour-dns/detour/api"
@@ -48,6 +49,9 @@ type Daemon struct {
 	wg      sync.WaitGroup
 	fatal   chan error // a join that can never succeed
 	stopped bool
+	// stopping makes /readyz fail from the start of Stop, so that load
+	// balancers and health checks drain the node before it goes.
+	stopping atomic.Bool
 }
 
 // New checks rt and returns a daemon that is not started.
@@ -162,6 +166,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		NodeID:   d.rt.NodeID,
 		Version:  d.opts.Version,
 		Ready: func() error {
+			if d.stopping.Load() {
+				return errors.New("node is shutting down")
+			}
 			if dns.UDPAddr() == nil {
 				return errors.New("dns server is not serving")
 			}
@@ -307,6 +314,7 @@ func (d *Daemon) Stop(ctx context.Context, handoff bool) error {
 	}
 	d.stopped = true
 	d.mu.Unlock()
+	d.stopping.Store(true)
 
 	var errs []error
 	d.cancel()
