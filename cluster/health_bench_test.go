@@ -98,12 +98,18 @@ func BenchmarkAgreementApply(b *testing.B) {
 	}
 	log := &raft.Log{Index: 6, Data: data}
 	b.ReportAllocs()
+	var applied time.Duration
+	runs := 0
 	for b.Loop() {
 		f.state.Store(base)
+		start := time.Now()
 		if resp := f.Apply(log); resp != nil {
 			b.Fatal(resp)
 		}
+		applied += time.Since(start)
+		runs++
 	}
+	b.ReportMetric(float64(applied.Microseconds())/1000/float64(runs), "apply-ms")
 	st := f.current()
 	if st.EndpointHealthy("pool0.example.test.", "us-east-1") || len(st.Down) != outagePools {
 		b.Fatalf("%d pools have a down endpoint, want %d", len(st.Down), outagePools)
