@@ -2,6 +2,7 @@ package route53
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -179,8 +180,18 @@ func (r *Reconciler) Status() []RecordStatus {
 
 func groupKey(g policy.Route53Group) string { return g.Name + " " + g.Type }
 
-// fingerprint identifies the desired content of a group.
-func fingerprint(g policy.Route53Group) string { return fmt.Sprintf("%+v", g) }
+// fingerprint identifies the desired content of a group (pointers
+// followed, unlike %v).
+func fingerprint(g policy.Route53Group) string {
+	b, err := json.Marshal(g)
+	if err != nil {
+		// Cannot happen: a group holds only strings, numbers and
+		// bools. A random fingerprint never matches, so the group is
+		// simply reconciled every time.
+		return fmt.Sprintf("unencodable %d", rand.Uint64())
+	}
+	return string(b)
+}
 
 // zoneRef is how the spec names a hosted zone.
 type zoneRef struct{ id, name string }
