@@ -14,7 +14,14 @@ import (
 	"github.com/detour-dns/detour/internal/testutil"
 	"github.com/detour-dns/detour/policy"
 	"github.com/detour-dns/detour/route53/route53test"
+	"go.uber.org/goleak"
 )
+
+// TestMain fails the package's tests when a goroutine outlives them: every
+// Run must have returned and every stand-in closed.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 // source is a StateSource whose states the test publishes.
 type source struct {
