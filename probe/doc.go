@@ -6,9 +6,10 @@
 // evidence (Results), and decides a local verdict with rise/fall
 // hysteresis: an endpoint becomes healthy after Check.Rise successes in a
 // row and unhealthy after Check.Fall failures in a row. Each change of a
-// verdict is a flip; flips that happen close together are delivered to the
-// caller as one batch, so that the cluster can commit a regional outage in
-// a few log entries. Until an endpoint has had Rise successes or Fall
+// verdict is a flip. A lone flip is delivered to the caller at once; flips
+// that follow within Config.FlipWindow are delivered together as one
+// batch, so that the cluster can commit a regional outage in a few log
+// entries. Until an endpoint has had Rise successes or Fall
 // failures in a row, this node has no verdict for it: it is absent from
 // Views and no flip has been delivered for it.
 //

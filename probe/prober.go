@@ -44,8 +44,10 @@ type Config struct {
 	// History is how many results are kept per endpoint and canary
 	// (DefaultHistory).
 	History int
-	// FlipWindow is how long the prober gathers flips after the first one
-	// before delivering them as one batch (DefaultFlipWindow).
+	// FlipWindow is the shortest time between two deliveries of flips
+	// (DefaultFlipWindow): a flip after a quiet window is delivered at
+	// once, and the flips that come while the window is open are
+	// delivered together when it closes.
 	FlipWindow time.Duration
 	// BodyLimit is the most bytes of an HTTP body a probe reads; a longer
 	// body fails the probe with ClassBody (DefaultBodyLimit).

@@ -247,22 +247,26 @@ func (p *Prober) updateDegradedLocked() {
 }
 
 // deliver hands batches of flips to onFlip (and degraded changes to
-// OnDegraded): after the first flip it waits FlipWindow for more, then
-// delivers everything gathered as one batch.
+// OnDegraded), at most once per FlipWindow: a flip after a quiet window
+// goes out at once, and the flips that come while the window is still
+// open (or while onFlip runs) are gathered into the next batch.
 func (p *Prober) deliver(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var last time.Time // end of the last delivery
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-p.kick:
 		}
-		timer.Reset(p.cfg.FlipWindow)
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
+		if wait := p.cfg.FlipWindow - time.Since(last); !last.IsZero() && wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
 		}
 		batch, degradedChanged, degraded := p.takePending()
 		if degradedChanged && p.cfg.OnDegraded != nil {
@@ -271,6 +275,7 @@ func (p *Prober) deliver(ctx context.Context) {
 		if len(batch) > 0 && p.onFlip != nil {
 			p.onFlip(batch)
 		}
+		last = time.Now()
 	}
 }
 

@@ -274,10 +274,12 @@ func TestFlipsAreBatched(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
 		var batches [][]Verdict
+		var times []time.Time
 		onFlip := func(vs []Verdict) {
 			mu.Lock()
 			defer mu.Unlock()
 			batches = append(batches, vs)
+			times = append(times, time.Now())
 		}
 		p, s := newScripted(t, Config{FlipWindow: 100 * time.Millisecond}, onFlip, 0)
 		if err := p.Update(testSpec(250, time.Second, 1, 2)); err != nil {
@@ -291,7 +293,7 @@ func TestFlipsAreBatched(t *testing.T) {
 			t.Fatalf("%d views after one interval, want 500", n)
 		}
 		mu.Lock()
-		batches = nil
+		batches, times = nil, nil
 		mu.Unlock()
 
 		// A regional outage: every endpoint fails from now on.
@@ -313,6 +315,11 @@ func TestFlipsAreBatched(t *testing.T) {
 		}
 		if len(seen) != 500 {
 			t.Errorf("%d endpoints flipped to unhealthy, want 500", len(seen))
+		}
+		for i := 1; i < len(times); i++ {
+			if gap := times[i].Sub(times[i-1]); gap < 100*time.Millisecond {
+				t.Errorf("batches %d and %d delivered %s apart, within the flip window", i-1, i, gap)
+			}
 		}
 		// Flips spread over one interval (1s) with a 100ms window.
 		if len(batches) > 12 {
@@ -613,6 +620,46 @@ func TestScheduleCountsEveryTurn(t *testing.T) {
 		}
 		if st.Probes < 18 || st.Probes > 23 || s.shared.maxIn != 1 || st.Overlaps != 0 {
 			t.Errorf("stats %+v, max in flight %d", st, s.shared.maxIn)
+		}
+	})
+}
+
+func TestLoneFlipIsDeliveredAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		type delivery struct {
+			at time.Time
+			v  Verdict
+		}
+		var mu sync.Mutex
+		var got []delivery
+		onFlip := func(vs []Verdict) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, v := range vs {
+				got = append(got, delivery{time.Now(), v})
+			}
+		}
+		p, s := newScripted(t, Config{FlipWindow: 100 * time.Millisecond}, onFlip, 0)
+		spec := testSpec(1, time.Second, 1, 1)
+		spec.Pools = spec.Pools[:1]
+		if err := p.Update(spec); err != nil {
+			t.Fatal(err)
+		}
+		stop := runInBubble(t, p)
+		defer stop()
+		time.Sleep(1500 * time.Millisecond)
+		s.get(Target{"a.test.", "e0"}).set(false)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) != 2 || !got[0].v.Healthy || got[1].v.Healthy {
+			t.Fatalf("deliveries %+v, want healthy then unhealthy", got)
+		}
+		for _, d := range got {
+			if !d.at.Equal(d.v.At) {
+				t.Errorf("flip at %s delivered at %s: a lone flip must not wait for the window", d.v.At, d.at)
+			}
 		}
 	})
 }
