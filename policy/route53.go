@@ -189,7 +189,8 @@ type Route53Alias struct {
 }
 
 // Route53Groups returns the Route 53 record sets of every pool of s that
-// has route53 set, in spec order, with health from s.EndpointHealthy.
+// has route53 set, in spec order. Each follows the pool's answer in s
+// (State.PoolAnswer), the same answer detour's DNS servers give.
 func (s *State) Route53Groups() []Route53Group {
 	if s == nil || s.Spec == nil {
 		return nil
@@ -200,47 +201,53 @@ func (s *State) Route53Groups() []Route53Group {
 		if p.Route53 == nil {
 			continue
 		}
-		out = append(out, Route53GroupOf(p, func(ep *Endpoint) bool { return s.EndpointHealthy(p.Name, ep.Name) }))
+		out = append(out, Route53GroupFor(p, s.PoolAnswer(p)))
 	}
 	return out
 }
 
 // Route53GroupOf decides what pool p (normalized, with route53 set)
-// publishes given which endpoints are healthy.
-//
-// Style simple publishes one record set from the pool's answer
-// (AnswerPool): an alias to the first answered endpoint when that endpoint
-// is a load balancer (or has alias_hosted_zone_id), else every address of
-// the type's family of the answered endpoints; a CNAME holds the first
-// answered endpoint's target. Style weighted publishes one record set per
-// endpoint, SetIdentifier the endpoint's name, weighing the endpoint's
-// weight while it is part of the answer and 0 otherwise. When nothing
-// qualifies (every endpoint down), both styles publish as if every
-// endpoint were healthy, so a weighted group never ends all zero by
-// accident (Route 53 would then spread traffic evenly, unhealthy
-// endpoints included).
+// publishes given which endpoints are healthy: Route53GroupFor of
+// AnswerPool.
 func Route53GroupOf(p *Pool, healthy func(ep *Endpoint) bool) Route53Group {
+	return Route53GroupFor(p, AnswerPool(p, healthy))
+}
+
+// Route53GroupFor decides what pool p (normalized, with route53 set)
+// publishes when the pool answers a.
+//
+// Style simple publishes one record set from the answer: an alias to the
+// first answered endpoint when that endpoint is a load balancer (or has
+// alias_hosted_zone_id), else every address of the type's family of the
+// answered endpoints; a CNAME holds the first answered endpoint's target.
+// Style weighted publishes one record set per endpoint, SetIdentifier the
+// endpoint's name, weighing the endpoint's weight while it is part of the
+// answer and 0 otherwise. When the answer is empty or every weight would
+// be 0, both styles publish as if every endpoint were healthy, so a
+// weighted group never ends all zero by accident (Route 53 would then
+// spread traffic evenly, unhealthy endpoints included), and Route 53 mode
+// always fails open (it cannot answer NODATA for a published name).
+func Route53GroupFor(p *Pool, a PoolAnswer) Route53Group {
 	r := p.Route53
 	g := Route53Group{Pool: p.Name, HostedZoneID: r.HostedZoneID, ZoneName: r.ZoneName,
 		Name: CanonicalName(r.RecordName), Type: r.Type, Style: r.Style, Adopt: r.Adopt}
 	if r.RecordName == "" {
 		g.Name = CanonicalName(p.Name)
 	}
-	a := AnswerPool(p, healthy)
 	if len(a.Endpoints) == 0 {
 		a = AnswerPool(p, func(*Endpoint) bool { return true })
 		a.AllDown = true
 	}
 	g.FailOpen = a.AllDown
 	if r.Style == Route53StyleWeighted {
-		in := make(map[*Endpoint]bool, len(a.Endpoints))
+		in := make(map[string]bool, len(a.Endpoints))
 		for _, ep := range a.Endpoints {
-			in[ep] = true
+			in[ep.Name] = true
 		}
 		weights := make([]int64, len(p.Endpoints))
 		total := int64(0)
 		for i := range p.Endpoints {
-			if ep := &p.Endpoints[i]; in[ep] {
+			if ep := &p.Endpoints[i]; in[ep.Name] {
 				weights[i] = int64(weightOf(ep))
 				total += weights[i]
 			}
