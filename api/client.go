@@ -109,6 +109,46 @@ func (c *Client) ApplySpec(ctx context.Context, spec []byte, dryRun bool) (Apply
 	return res, err
 }
 
+// Pools returns every pool's health and answer (GET /v1/pools), with the
+// answering node's last local result per endpoint.
+func (c *Client) Pools(ctx context.Context) (PoolList, error) {
+	var l PoolList
+	err := c.do(ctx, http.MethodGet, "/v1/pools", nil, "", &l)
+	return l, err
+}
+
+// Pool returns one pool's health and answer (GET /v1/pools/{name}), with
+// the answering node's recent local results per endpoint. An unknown pool
+// is an *Error with code CodeUnknownPool.
+func (c *Client) Pool(ctx context.Context, name string) (PoolStatus, error) {
+	var p PoolStatus
+	err := c.do(ctx, http.MethodGet, "/v1/pools/"+url.PathEscape(name), nil, "", &p)
+	return p, err
+}
+
+// Events returns up to limit events with an index above after (GET
+// /v1/events); limit 0 means the server's default.
+func (c *Client) Events(ctx context.Context, after uint64, limit int) (EventList, error) {
+	q := url.Values{}
+	q.Set("after", strconv.FormatUint(after, 10))
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var l EventList
+	err := c.do(ctx, http.MethodGet, "/v1/events?"+q.Encode(), nil, "", &l)
+	return l, err
+}
+
+// ReportViews sends a node's view report (POST /v1/views, internal: nodes
+// use it to reach the leader).
+func (c *Client) ReportViews(ctx context.Context, r ViewReport) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode view report: %w", err)
+	}
+	return c.do(ctx, http.MethodPost, "/v1/views", b, "application/json", nil)
+}
+
 // Health returns nil when /healthz answers 200.
 func (c *Client) Health(ctx context.Context) error {
 	return c.do(ctx, http.MethodGet, "/healthz", nil, "", nil)

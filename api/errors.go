@@ -53,6 +53,7 @@ const (
 	CodeNotFound         = "not_found"          // 404: no such route or object
 	CodeNoSpec           = "no_spec"            // 404: no spec applied yet
 	CodeUnknownMember    = "unknown_member"     // 404
+	CodeUnknownPool      = "unknown_pool"       // 404: no pool of that name in the spec
 	CodeMethodNotAllowed = "method_not_allowed" // 405
 	CodeNodeIDTaken      = "node_id_taken"      // 409
 	CodeWrongCluster     = "wrong_cluster"      // 409

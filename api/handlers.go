@@ -33,6 +33,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/leadership/transfer", s.handleTransfer)
 	mux.HandleFunc("GET /v1/spec", s.handleGetSpec)
 	mux.HandleFunc("PUT /v1/spec", s.handlePutSpec)
+	mux.HandleFunc("GET /v1/pools", s.handlePools)
+	mux.HandleFunc("GET /v1/pools/{name}", s.handlePool)
+	mux.HandleFunc("GET /v1/events", s.handleEvents)
+	mux.HandleFunc("POST /v1/views", s.handleViews)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if _, pattern := mux.Handler(r); pattern == "" {
@@ -106,6 +110,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	if st.Version == "" {
 		st.Version = s.cfg.Version
 	}
+	s.addHealthStatus(&st)
 	writeJSON(w, http.StatusOK, st)
 }
 

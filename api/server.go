@@ -46,6 +46,7 @@ type Cluster interface {
 	StateReader
 	SpecWriter
 	MembershipWriter
+	ViewWriter
 }
 
 // HeaderForwarded marks a request that a follower forwarded to the leader;
@@ -91,6 +92,9 @@ type Config struct {
 	// ForwardClient sends forwarded requests (default: a client with no
 	// overall timeout; each request is bounded by WriteTimeout).
 	ForwardClient *http.Client
+	// Prober, when set, gives this node's own probe results and degraded
+	// flag to the pool pages and the status; nil: the node does not probe.
+	Prober LocalProber
 	// Logger receives request errors and forwarding events; nil discards.
 	Logger *slog.Logger
 }

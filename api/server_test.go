@@ -31,6 +31,7 @@ type fakeCluster struct {
 	applyErr  error // returned by ApplySpec when set
 	applies   int
 	transfers []string
+	reports   []api.ViewReport
 }
 
 func newFake(id string, leader bool) *fakeCluster {
@@ -524,4 +525,17 @@ func TestServer_StartShutdown(t *testing.T) {
 	if err := s.Shutdown(ctx); err != nil {
 		t.Errorf("second shutdown: %v", err)
 	}
+}
+
+func (f *fakeCluster) ReportViews(ctx context.Context, r api.ViewReport) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.notLeader(); err != nil {
+		return err
+	}
+	if _, ok := f.members[r.Node]; !ok {
+		return api.ErrUnknownMember
+	}
+	f.reports = append(f.reports, r)
+	return nil
 }

@@ -28,6 +28,18 @@ type Status struct {
 	LastContact time.Time `json:"last_contact,omitzero"`
 	// Version is the detour build answering.
 	Version string `json:"version,omitempty"`
+	// Degraded reports that every probe canary of this node is failing:
+	// its views do not count.
+	Degraded bool `json:"degraded"`
+	// Pools and Endpoints count the spec's pools and endpoints;
+	// EndpointsDown the endpoints that are effectively unhealthy;
+	// PoolsAllDown the pools answering by their when_all_down rule.
+	Pools         int `json:"pools"`
+	Endpoints     int `json:"endpoints"`
+	EndpointsDown int `json:"endpoints_down"`
+	PoolsAllDown  int `json:"pools_all_down"`
+	// DegradedNodes lists the nodes that reported themselves degraded.
+	DegradedNodes []string `json:"degraded_nodes,omitempty"`
 }
 
 // Member is one node of the cluster as GET /v1/members reports it.

@@ -52,6 +52,24 @@ type File struct {
 	Log *LogFile `yaml:"log"`
 	// DNS holds DNS server settings.
 	DNS *DNSFile `yaml:"dns"`
+	// Probe tunes this node's health prober.
+	Probe *ProbeFile `yaml:"probe"`
+}
+
+// ProbeFile tunes the node's health prober; unset fields take the prober's
+// defaults.
+type ProbeFile struct {
+	// Concurrency bounds the probes in flight (default 1024).
+	Concurrency *int `yaml:"concurrency"`
+	// Canaries are host:port addresses this node should always reach over
+	// TCP; when every one fails, the node marks itself degraded and its
+	// views stop counting.
+	Canaries []string `yaml:"canaries"`
+	// SourceAddress is the local IP address probes are sent from (default:
+	// chosen by the system).
+	SourceAddress *string `yaml:"source_address"`
+	// History is how many results are kept per endpoint (default 20).
+	History *int `yaml:"history"`
 }
 
 // RaftFile holds Raft timing knobs; zero or unset means the cluster's
@@ -105,6 +123,20 @@ type Runtime struct {
 	LogFormat     string // "text" or "json"
 	// TSIGKeys maps absolute lower-case key names to base64 secrets.
 	TSIGKeys map[string]string
+	// Probe tunes the health prober.
+	Probe Probe
+}
+
+// Probe holds the prober settings of a Runtime; zero values mean the
+// prober's defaults.
+type Probe struct {
+	Concurrency int
+	// Canaries are host:port addresses (see ProbeFile.Canaries).
+	Canaries []string
+	// SourceAddress is the local address probes bind; invalid (the zero
+	// netip.Addr) means the system's choice.
+	SourceAddress netip.Addr
+	History       int
 }
 
 // Raft holds the consensus timing of a Runtime; zero values mean the
@@ -255,6 +287,24 @@ func (f *File) Overlay(o File) {
 		}
 		set(&f.Log.Level, o.Log.Level)
 		set(&f.Log.Format, o.Log.Format)
+	}
+	if o.Probe != nil {
+		if f.Probe == nil {
+			f.Probe = &ProbeFile{}
+		}
+		p, q := f.Probe, o.Probe
+		if q.Concurrency != nil {
+			p.Concurrency = q.Concurrency
+		}
+		if q.Canaries != nil {
+			p.Canaries = q.Canaries
+		}
+		if q.SourceAddress != nil {
+			p.SourceAddress = q.SourceAddress
+		}
+		if q.History != nil {
+			p.History = q.History
+		}
 	}
 	if o.DNS != nil {
 		if f.DNS == nil {
@@ -425,10 +475,57 @@ func (f File) Runtime() (Runtime, error) {
 			rt.TSIGKeys[name] = secret
 		}
 	}
+	if f.Probe != nil {
+		rt.Probe = probeRuntime(*f.Probe, bad)
+	}
 	if len(errs) > 0 {
 		return Runtime{}, errors.Join(errs...)
 	}
 	return rt, nil
+}
+
+// probeRuntime validates the probe section, reporting problems to bad.
+func probeRuntime(p ProbeFile, bad func(path, format string, args ...any)) Probe {
+	var out Probe
+	if p.Concurrency != nil {
+		if *p.Concurrency < 0 {
+			bad("probe.concurrency", "must not be negative, got %d", *p.Concurrency)
+		}
+		out.Concurrency = *p.Concurrency
+	}
+	if p.History != nil {
+		if *p.History < 0 {
+			bad("probe.history", "must not be negative, got %d", *p.History)
+		}
+		out.History = *p.History
+	}
+	seen := make(map[string]bool, len(p.Canaries))
+	for i, c := range p.Canaries {
+		path := fmt.Sprintf("probe.canaries[%d]", i)
+		hp, err := parseHostPort(c)
+		switch {
+		case err != nil:
+			bad(path, "%v", err)
+		case hp.host == "" || hp.port == 0:
+			bad(path, "%q must name a host and a port other than 0", c)
+		case seen[c]:
+			bad(path, "%q is listed twice", c)
+		}
+		seen[c] = true
+	}
+	out.Canaries = append([]string(nil), p.Canaries...)
+	if p.SourceAddress != nil && *p.SourceAddress != "" {
+		a, err := netip.ParseAddr(*p.SourceAddress)
+		switch {
+		case err != nil:
+			bad("probe.source_address", "%q is not an IP address", *p.SourceAddress)
+		case a.IsUnspecified():
+			bad("probe.source_address", "%q is not a specific address", *p.SourceAddress)
+		default:
+			out.SourceAddress = a.Unmap()
+		}
+	}
+	return out
 }
 
 func validID(id string) bool {

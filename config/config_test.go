@@ -2,6 +2,7 @@ package config
 
 import (
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,8 +36,10 @@ func TestLoad_File(t *testing.T) {
 		LogLevel:  slog.LevelDebug,
 		LogFormat: "json",
 		TSIGKeys:  map[string]string{"transfer.example.test.": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ="},
+		Probe: Probe{Concurrency: 256, History: 30, SourceAddress: netip.MustParseAddr("10.0.1.10"),
+			Canaries: []string{"10.0.2.10:8054", "10.0.3.10:8054"}},
 	}
-	if d := cmp.Diff(want, rt); d != "" {
+	if d := cmp.Diff(want, rt, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
 		t.Errorf("Load mismatch (-want +got):\n%s", d)
 	}
 }
@@ -104,6 +107,10 @@ raft: {heartbeat_timeout: 1s, election_timeout: 500ms}
 			[]string{"line 3", `"soon" is not a duration`}},
 		{"tsig secret file missing", "node_id: a\ndata_dir: /x\ndns: {tsig_keys: [{name: k, secret_file: /nonexistent/k}]}\n", File{},
 			[]string{"dns.tsig_keys[0].secret_file:"}},
+		{"bad probe section", "node_id: a\ndata_dir: /x\nprobe: {concurrency: -1, history: -2, source_address: nope, canaries: [\"x\", \"h:0\", \"h:1\", \"h:1\"]}\n", File{},
+			[]string{"probe.concurrency: must not be negative", "probe.history: must not be negative",
+				`probe.source_address: "nope" is not an IP address`, `probe.canaries[0]: "x" is not a host:port`,
+				`probe.canaries[1]: "h:0" must name a host and a port`, `probe.canaries[3]: "h:1" is listed twice`}},
 		{"port out of range from flags", "node_id: a\ndata_dir: /x\n", File{APIAddr: ptr("127.0.0.1:70000")},
 			[]string{`api_addr: "127.0.0.1:70000": port`}},
 	}
