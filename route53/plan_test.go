@@ -183,6 +183,7 @@ type fakeClient struct {
 	zoneID, zoneName string
 	sets             []types.ResourceRecordSet
 	poison           string
+	beforeChange     func(f *fakeClient)
 	calls            []string
 	batches          [][]types.Change
 }
@@ -243,17 +244,25 @@ func (f *fakeClient) ListResourceRecordSets(_ context.Context, in *awsr53.ListRe
 func (f *fakeClient) ChangeResourceRecordSets(_ context.Context, in *awsr53.ChangeResourceRecordSetsInput, _ ...func(*awsr53.Options)) (*awsr53.ChangeResourceRecordSetsOutput, error) {
 	f.calls = append(f.calls, "Change")
 	f.batches = append(f.batches, in.ChangeBatch.Changes)
+	if f.beforeChange != nil {
+		f.beforeChange(f)
+		f.beforeChange = nil
+	}
+	same := func(x, rs types.ResourceRecordSet) bool {
+		return policy.CanonicalName(aws.ToString(x.Name)) == policy.CanonicalName(aws.ToString(rs.Name)) && x.Type == rs.Type &&
+			aws.ToString(x.SetIdentifier) == aws.ToString(rs.SetIdentifier)
+	}
 	for _, c := range in.ChangeBatch.Changes {
 		if aws.ToString(c.ResourceRecordSet.Name) == f.poison {
 			return nil, &types.InvalidChangeBatch{Message: aws.String("ChangeBatch errors occurred"), Messages: []string{"poisoned " + f.poison}}
 		}
+		if c.Action == types.ChangeActionCreate && slices.ContainsFunc(f.sets, func(x types.ResourceRecordSet) bool { return same(x, *c.ResourceRecordSet) }) {
+			return nil, &types.InvalidChangeBatch{Message: aws.String("ChangeBatch errors occurred"), Messages: []string{"already exists: " + aws.ToString(c.ResourceRecordSet.Name)}}
+		}
 	}
 	for _, c := range in.ChangeBatch.Changes {
 		rs := *c.ResourceRecordSet
-		f.sets = slices.DeleteFunc(f.sets, func(x types.ResourceRecordSet) bool {
-			return policy.CanonicalName(aws.ToString(x.Name)) == policy.CanonicalName(aws.ToString(rs.Name)) && x.Type == rs.Type &&
-				aws.ToString(x.SetIdentifier) == aws.ToString(rs.SetIdentifier)
-		})
+		f.sets = slices.DeleteFunc(f.sets, func(x types.ResourceRecordSet) bool { return same(x, rs) })
 		if c.Action != types.ChangeActionDelete {
 			f.sets = append(f.sets, rs)
 		}
@@ -349,5 +358,30 @@ func TestResolveZone(t *testing.T) {
 	n := len(f.calls)
 	if _, err := r.resolveZone(t.Context(), ru, zoneRef{name: "example.com."}); err != nil || len(f.calls) != n {
 		t.Errorf("second lookup made calls (%v) or failed (%v); want it cached", f.calls[n:], err)
+	}
+}
+
+func TestReconcileZone_rereadsAfterAStaleRead(t *testing.T) {
+	// Another leader's batch lands between our read and our write: our
+	// CREATE is refused, and the name is read and planned again at once.
+	f := &fakeClient{zoneID: "Z1", zoneName: "example.com."}
+	f.beforeChange = func(f *fakeClient) {
+		f.sets = append(f.sets, plainSet("www.example.com.", "", nil, 30, "198.51.100.9"))
+	}
+	r, err := New(Config{}, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := policy.Route53Group{Pool: "www", HostedZoneID: "Z1", Name: "www.example.com.", Type: "A", Style: "simple",
+		Sets: []policy.Route53RecordSet{{TTL: 30, Values: []string{"198.51.100.1"}}}}
+	ru := &run{zones: map[zoneRef]zoneInfo{}, applied: map[string]string{}, pending: map[string][]string{}}
+	if err := r.pass(t.Context(), ru, []policy.Route53Group{g}); err != nil {
+		t.Fatal(err)
+	}
+	if got := summarize(f.batches[len(f.batches)-1]); !slices.Equal(got, []string{"UPSERT www.example.com. ttl=30 198.51.100.1"}) {
+		t.Errorf("last batch %q: want the UPSERT planned after reading again", got)
+	}
+	if st := r.Status(); len(st) != 1 || st[0].State != StateInSync {
+		t.Errorf("status %+v: want in sync", st)
 	}
 }

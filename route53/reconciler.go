@@ -404,7 +404,7 @@ func (r *Reconciler) pass(ctx context.Context, ru *run, groups []policy.Route53G
 		w.groups = append(w.groups, g)
 	}
 	for _, id := range order {
-		if err := r.reconcileZone(ctx, ru, byZone[id].zone, byZone[id].groups); err != nil {
+		if err := r.reconcileZone(ctx, ru, byZone[id].zone, byZone[id].groups, nil); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -480,8 +480,13 @@ func bareID(id string) string {
 }
 
 // reconcileZone reads the live record sets of groups in zone z, plans each
-// group, and sends the changes in batches.
-func (r *Reconciler) reconcileZone(ctx context.Context, ru *run, z zoneInfo, groups []policy.Route53Group) error {
+// group, and sends the changes in batches. Groups whose changes Route 53
+// refuses as invalid are read and planned once more at once: the refusal
+// may come from a stale reading (another leader's batch landed in
+// between), and then the new plan differs. prev holds the refused changes
+// on that second round; a group whose plan has not changed is not sent
+// again.
+func (r *Reconciler) reconcileZone(ctx context.Context, ru *run, z zoneInfo, groups []policy.Route53Group, prev map[string][]types.Change) error {
 	names := make([]string, 0, len(groups))
 	for _, g := range groups {
 		names = append(names, g.Name)
@@ -525,6 +530,9 @@ func (r *Reconciler) reconcileZone(ctx context.Context, ru *run, z zoneInfo, gro
 				s.State, s.Message, s.Messages = StateInSync, "", nil
 			})
 			ru.applied[k] = fingerprint(g)
+		case prev != nil && sameChanges(prev[k], p.changes):
+			// Refused before with the same changes: the error
+			// status stands until the next full pass.
 		default:
 			u := unit{key: k, changes: p.changes}
 			for _, ch := range p.changes {
@@ -543,15 +551,37 @@ func (r *Reconciler) reconcileZone(ctx context.Context, ru *run, z zoneInfo, gro
 	if len(tooBig) > 0 {
 		errs = append(errs, errNotRetried)
 	}
+	refused := map[string][]types.Change{}
 	for _, b := range bs {
-		if err := r.send(ctx, ru, z, b, byKey); err != nil {
+		if err := r.send(ctx, ru, z, b, byKey, refused); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			errs = append(errs, err)
 		}
 	}
+	if prev == nil && len(refused) > 0 {
+		var again []policy.Route53Group
+		for _, g := range groups {
+			if refused[groupKey(g)] != nil {
+				again = append(again, g)
+			}
+		}
+		if err := r.reconcileZone(ctx, ru, z, again, refused); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// sameChanges reports whether two change lists are equal.
+func sameChanges(a, b []types.Change) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(x) == string(y)
 }
 
 func (ru *run) isPending(id string) bool {
@@ -562,7 +592,9 @@ func (ru *run) isPending(id string) bool {
 // send submits one batch. When Route 53 refuses a batch of several groups
 // as invalid, each group is sent on its own, so that one bad group does
 // not hold back the others.
-func (r *Reconciler) send(ctx context.Context, ru *run, z zoneInfo, b []unit, byKey map[string]policy.Route53Group) error {
+//
+// The changes of groups refused on their own are recorded in refused.
+func (r *Reconciler) send(ctx context.Context, ru *run, z zoneInfo, b []unit, byKey map[string]policy.Route53Group, refused map[string][]types.Change) error {
 	var changes []types.Change
 	for _, u := range b {
 		changes = append(changes, u.changes...)
@@ -577,7 +609,7 @@ func (r *Reconciler) send(ctx context.Context, ru *run, z zoneInfo, b []unit, by
 		if invalid && len(b) > 1 {
 			var errs []error
 			for _, u := range b {
-				if err := r.send(ctx, ru, z, []unit{u}, byKey); err != nil {
+				if err := r.send(ctx, ru, z, []unit{u}, byKey, refused); err != nil {
 					if ctx.Err() != nil {
 						return ctx.Err()
 					}
@@ -595,6 +627,7 @@ func (r *Reconciler) send(ctx context.Context, ru *run, z zoneInfo, b []unit, by
 			// pass (or a change of the desired records) tries again.
 			for _, u := range b {
 				ru.applied[u.key] = fingerprint(byKey[u.key])
+				refused[u.key] = u.changes
 			}
 			r.log.Error("route53 refused a change batch", "zone", z.id, "error", err)
 			return errNotRetried

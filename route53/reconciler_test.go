@@ -230,7 +230,7 @@ func TestReconciler_newLeaderMidBatchConverges(t *testing.T) {
 	// The state moves on, and a new leader starts from scratch while the
 	// old batch is still in flight.
 	src.Publish(stateWith(spec, "www.example.test./use1"))
-	r2, _ := startReconciler(t, Config{ResyncInterval: 200 * time.Millisecond}, sdkClient(t, srv, Options{}), src)
+	r2, _ := startReconciler(t, Config{ResyncInterval: time.Hour}, sdkClient(t, srv, Options{}), src)
 	testutil.WaitFor(t, 5*time.Second, func() bool { return srv.HeldChanges() == 2 }, "the new leader's batch in flight too")
 	release()
 	testutil.WaitFor(t, 10*time.Second, func() bool {
