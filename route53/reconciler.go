@@ -159,7 +159,9 @@ func New(cfg Config, client Client) (*Reconciler, error) {
 }
 
 // Status returns the sync state of every published name, sorted by name
-// and type. It is empty before the first pass of a Run.
+// and type: every name of the current State from the start of a Run
+// (unknown until its first pass), and nothing while no Run is active
+// (a node that is not the leader knows nothing current).
 func (r *Reconciler) Status() []RecordStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -222,9 +224,8 @@ func (r *Reconciler) Run(ctx context.Context, src StateSource) error {
 		return errors.New("route53: run: already running")
 	}
 	defer r.running.Store(false)
-	r.mu.Lock()
-	r.status = map[string]*RecordStatus{}
-	r.mu.Unlock()
+	r.resetStatus()
+	defer r.resetStatus()
 	ru := &run{zones: map[zoneRef]zoneInfo{}, applied: map[string]string{}, pending: map[string][]string{}}
 	nextFull := time.Time{}
 	failures := 0
@@ -234,7 +235,7 @@ func (r *Reconciler) Run(ctx context.Context, src StateSource) error {
 		now := time.Now()
 		full := !now.Before(nextFull)
 		groups := st.Route53Groups()
-		r.forgetRemoved(groups)
+		r.syncNames(groups)
 		var todo []policy.Route53Group
 		for _, g := range groups {
 			if full || ru.applied[groupKey(g)] != fingerprint(g) {
@@ -315,16 +316,30 @@ func backoff(base, limit time.Duration, failures int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// forgetRemoved drops the status of names no pool publishes any more.
-// Their records stay in Route 53: the reconciler touches only records
-// that the spec names.
-func (r *Reconciler) forgetRemoved(groups []policy.Route53Group) {
-	keep := make(map[string]bool, len(groups))
-	for _, g := range groups {
-		keep[groupKey(g)] = true
-	}
+// resetStatus forgets every status.
+func (r *Reconciler) resetStatus() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.status = map[string]*RecordStatus{}
+}
+
+// syncNames makes the status list the names of groups: new names start
+// unknown, and names no pool publishes any more are dropped. Their records
+// stay in Route 53: the reconciler touches only records that the spec
+// names.
+func (r *Reconciler) syncNames(groups []policy.Route53Group) {
+	keep := make(map[string]bool, len(groups))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, g := range groups {
+		k := groupKey(g)
+		keep[k] = true
+		if s := r.status[k]; s != nil {
+			s.Pool, s.FailOpen = g.Pool, g.FailOpen
+		} else {
+			r.status[k] = &RecordStatus{Pool: g.Pool, Name: g.Name, Type: g.Type, State: StateUnknown, FailOpen: g.FailOpen}
+		}
+	}
 	for k := range r.status {
 		if !keep[k] {
 			delete(r.status, k)

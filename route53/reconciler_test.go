@@ -222,9 +222,12 @@ func TestReconciler_newLeaderMidBatchConverges(t *testing.T) {
 	defer release()
 	r1, stop1 := startReconciler(t, Config{}, sdkClient(t, srv, Options{}), src)
 	testutil.WaitFor(t, 5*time.Second, func() bool { return srv.HeldChanges() == 1 }, "the first leader's batch in flight")
+	if st := r1.Status(); len(st) != 2 || st[0].State != StateUnknown || st[1].State != StateUnknown {
+		t.Errorf("status with the first batch in flight: %+v; want both names unknown", st)
+	}
 	stop1() // leadership lost mid-batch
-	if st := r1.Status(); len(st) != 2 || st[0].State == StateInSync {
-		t.Errorf("old leader status %+v: nothing should be in sync", st)
+	if st := r1.Status(); len(st) != 0 {
+		t.Errorf("old leader status %+v: want none once it stopped", st)
 	}
 
 	// The state moves on, and a new leader starts from scratch while the
