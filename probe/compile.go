@@ -2,6 +2,7 @@ package probe
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -18,18 +19,6 @@ import (
 
 	"github.com/detour-dns/detour/policy"
 )
-
-// Defaults for the zero fields of a policy.Check (see the package doc).
-const (
-	defaultInterval = 10 * time.Second
-	defaultTimeout  = 2 * time.Second
-	defaultRise     = 2
-	defaultFall     = 3
-)
-
-// defaultExpectStatus is what an http(s) check accepts when the spec lists
-// no status: any 2xx or 3xx (redirects are not followed).
-var defaultExpectStatus = []policy.StatusRange{{Lo: 200, Hi: 399}}
 
 // jobConfig is a compiled check for one endpoint: everything a job needs
 // to probe it, plus the key that tells whether a new spec changed it.
@@ -74,16 +63,16 @@ func (p *Prober) compile(pool *policy.Pool, ep *policy.Endpoint) (jobConfig, err
 		fall:     c.Fall,
 	}
 	if jc.interval == 0 {
-		jc.interval = defaultInterval
+		jc.interval = policy.DefaultCheckInterval.D()
 	}
 	if jc.timeout == 0 {
-		jc.timeout = min(defaultTimeout, jc.interval)
+		jc.timeout = min(policy.DefaultCheckTimeout.D(), jc.interval/2)
 	}
 	if jc.rise == 0 {
-		jc.rise = defaultRise
+		jc.rise = policy.DefaultRise
 	}
 	if jc.fall == 0 {
-		jc.fall = defaultFall
+		jc.fall = policy.DefaultFall
 	}
 	var errs []error
 	switch {
@@ -123,27 +112,13 @@ func (p *Prober) compile(pool *policy.Pool, ep *policy.Endpoint) (jobConfig, err
 	return jc, nil
 }
 
-// defaultPort returns the port a check of type typ uses when the spec
-// gives none (0 for tcp, which needs one).
-func defaultPort(typ string) int {
-	switch typ {
-	case policy.CheckHTTP:
-		return 80
-	case policy.CheckHTTPS:
-		return 443
-	case policy.CheckDNS:
-		return 53
-	}
-	return 0
-}
-
 // probeAddrs returns the host:port addresses a check of pool goes to for
 // ep, from check_address, target or addresses (check_url is handled by
 // compileHTTP).
 func probeAddrs(pool *policy.Pool, ep *policy.Endpoint) ([]string, error) {
 	port := pool.Check.Port
 	if port == 0 {
-		port = defaultPort(pool.Check.Type)
+		port = policy.DefaultCheckPort(pool.Check.Type)
 	}
 	withPort := func(field, host string) (string, error) {
 		if h, ps, err := net.SplitHostPort(host); err == nil {
@@ -197,7 +172,7 @@ func (p *Prober) compileHTTP(pool *policy.Pool, ep *policy.Endpoint) (checker, e
 	secure := c.Type == policy.CheckHTTPS
 	path := c.Path
 	if path == "" {
-		path = "/"
+		path = policy.DefaultPath
 	}
 	hostHeader := strings.TrimSuffix(pool.Name, ".")
 	serverName := hostHeader
@@ -236,7 +211,7 @@ func (p *Prober) compileHTTP(pool *policy.Pool, ep *policy.Endpoint) (checker, e
 	}
 	method := c.Method
 	if method == "" {
-		method = http.MethodGet
+		method = policy.DefaultMethod
 	}
 	req, err := http.NewRequest(method, "http://probe.invalid"+path, nil)
 	if err != nil {
@@ -276,7 +251,7 @@ func (p *Prober) compileHTTP(pool *policy.Pool, ep *policy.Endpoint) (checker, e
 		readers:   &p.readers,
 	}
 	if len(h.expect) == 0 {
-		h.expect = defaultExpectStatus
+		h.expect = []policy.StatusRange{policy.DefaultExpectStatus()}
 	}
 	for i, r := range h.expect {
 		if r.Lo < 100 || r.Hi > 599 || r.Lo > r.Hi {
@@ -341,21 +316,15 @@ func (p *Prober) compileDNS(pool *policy.Pool, ep *policy.Endpoint) (checker, er
 	if _, ok := dns.IsDomainName(c.Query); !ok {
 		return nil, fmt.Errorf("check.query: %q is not a domain name", c.Query)
 	}
-	qtype := dns.TypeA
-	if c.QueryType != "" {
-		t, ok := dns.StringToType[strings.ToUpper(c.QueryType)]
-		if !ok {
-			return nil, fmt.Errorf("check.query_type: unknown type %q", c.QueryType)
-		}
-		qtype = t
+	qtypeName := cmp.Or(c.QueryType, policy.DefaultQueryType)
+	qtype, ok := dns.StringToType[strings.ToUpper(qtypeName)]
+	if !ok {
+		return nil, fmt.Errorf("check.query_type: unknown type %q", qtypeName)
 	}
-	rcode := dns.RcodeSuccess
-	if c.ExpectRcode != "" {
-		r, ok := dns.StringToRcode[strings.ToUpper(c.ExpectRcode)]
-		if !ok {
-			return nil, fmt.Errorf("check.expect_rcode: unknown rcode %q", c.ExpectRcode)
-		}
-		rcode = r
+	rcodeName := cmp.Or(c.ExpectRcode, policy.DefaultExpectRcode)
+	rcode, ok := dns.StringToRcode[strings.ToUpper(rcodeName)]
+	if !ok {
+		return nil, fmt.Errorf("check.expect_rcode: unknown rcode %q", rcodeName)
 	}
 	addrs, err := probeAddrs(pool, ep)
 	if err != nil {

@@ -112,7 +112,8 @@ func TestCompileDefaultsAndKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if jc.interval != defaultInterval || jc.timeout != defaultTimeout || jc.rise != defaultRise || jc.fall != defaultFall {
+	if jc.interval != policy.DefaultCheckInterval.D() || jc.timeout != policy.DefaultCheckTimeout.D() ||
+		jc.rise != policy.DefaultRise || jc.fall != policy.DefaultFall {
 		t.Errorf("defaults: interval %s timeout %s rise %d fall %d", jc.interval, jc.timeout, jc.rise, jc.fall)
 	}
 	same := pool

@@ -28,11 +28,11 @@
 // The Host header and the TLS server name are the check's host, or the
 // check_url's host, or else the pool's name (the name clients use).
 //
-// Zero fields of a policy.Check (a spec that skipped defaulting) are read
-// as: interval 10s, timeout 2s (at most the interval), rise 2, fall 3,
-// method GET, path "/", port 80 (http), 443 (https) or 53 (dns),
-// expect_status 200-399, query_type A, expect_rcode NOERROR. A tcp check
-// needs a port, a dns check a query.
+// Zero fields of a policy.Check (a spec that skipped policy.Normalize) get
+// policy's defaults (policy.DefaultCheckInterval, DefaultCheckTimeout but
+// at most half the interval, DefaultRise, DefaultFall, DefaultCheckPort,
+// DefaultExpectStatus, ...). A tcp check needs a port, a dns check a
+// query.
 //
 // The scheduler spreads the first probe of each check over its interval,
 // then keeps each check on its own cadence. At most Config.Concurrency
