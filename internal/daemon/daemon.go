@@ -19,6 +19,7 @@ import (
 	"github.com/detour-dns/detour/cluster"
 	"github.com/detour-dns/detour/config"
 	"github.com/detour-dns/detour/dnsserver"
+	"github.com/detour-dns/detour/probe"
 )
 
 // Options are the daemon's inputs that do not come from the config file.
@@ -45,6 +46,9 @@ type Daemon struct {
 	dns     *dnsserver.Server
 	api     *api.Server
 	apiURL  string
+	prober  *probe.Prober
+	// reporter sends the prober's verdicts to the leader.
+	reporter *reporter
 	cancel  context.CancelFunc // stops background work (join)
 	wg      sync.WaitGroup
 	fatal   chan error // a join that can never succeed
@@ -160,6 +164,15 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		dns.Shutdown(sctx)
 	})
 
+	rep := newReporter(d.rt.NodeID, node, writeTimeout(d.rt), d.log)
+	pcfg := probeConfig(d.rt, d.log)
+	pcfg.OnDegraded = rep.onDegraded
+	prober, err := probe.New(pcfg, rep.onFlip)
+	if err != nil {
+		return fmt.Errorf("prober: %w", err)
+	}
+	rep.prober = prober
+
 	srv, err := api.New(api.Config{
 		Addr:     ln.Addr().String(),
 		Listener: ln,
@@ -175,6 +188,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 			return nil
 		},
 		WriteTimeout: writeTimeout(d.rt),
+		Prober:       localProber{prober},
 		Logger:       d.log,
 	}, apiCluster{node})
 	if err != nil {
@@ -185,6 +199,20 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	}
 
 	d.node, d.dns, d.api, d.apiURL, d.cancel = node, dns, srv, apiURL, cancel
+	d.prober, d.reporter = prober, rep
+	d.wg.Add(3)
+	go func() {
+		defer d.wg.Done()
+		_ = prober.Run(runCtx) // returns when runCtx ends
+	}()
+	go func() {
+		defer d.wg.Done()
+		d.followSpec(runCtx, node, prober)
+	}()
+	go func() {
+		defer d.wg.Done()
+		rep.run(runCtx)
+	}()
 	d.log.Info("node running", "region", d.rt.Region, "api", apiURL, "raft_addr", node.RaftAddr(),
 		"dns_addr", dns.UDPAddr().String())
 	if len(d.rt.Join) > 0 {
@@ -420,4 +448,12 @@ func (d *Daemon) Node() *cluster.Node {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.node
+}
+
+// Prober returns the node's prober (nil before Start), for tests and
+// diagnostics.
+func (d *Daemon) Prober() *probe.Prober {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.prober
 }
