@@ -49,10 +49,10 @@ type Daemon struct {
 	prober  *probe.Prober
 	// reporter sends the prober's verdicts to the leader.
 	reporter *reporter
-	cancel  context.CancelFunc // stops background work (join)
-	wg      sync.WaitGroup
-	fatal   chan error // a join that can never succeed
-	stopped bool
+	cancel   context.CancelFunc // stops background work (join)
+	wg       sync.WaitGroup
+	fatal    chan error // a join that can never succeed
+	stopped  bool
 	// stopping makes /readyz fail from the start of Stop, so that load
 	// balancers and health checks drain the node before it goes.
 	stopping atomic.Bool
