@@ -211,6 +211,9 @@ type run struct {
 	applied map[string]string
 	// pending maps change IDs to the group keys they carry.
 	pending map[string][]string
+	// tried maps groupKey to the fingerprint of the groups of the last
+	// pass.
+	tried map[string]string
 }
 
 // Run reconciles until ctx is cancelled, then returns nil: at once, on
@@ -236,12 +239,23 @@ func (r *Reconciler) Run(ctx context.Context, src StateSource) error {
 		full := !now.Before(nextFull)
 		groups := st.Route53Groups()
 		r.syncNames(groups)
+		// A full pass takes every group; otherwise the groups whose
+		// desired records differ from what was last applied, except
+		// those that just failed with the same content while the
+		// backoff runs.
+		backingOff := !retryAt.IsZero() && now.Before(retryAt)
 		var todo []policy.Route53Group
+		tried := make(map[string]string, len(groups))
 		for _, g := range groups {
-			if full || ru.applied[groupKey(g)] != fingerprint(g) {
+			k, fp := groupKey(g), fingerprint(g)
+			if full || (ru.applied[k] != fp && !(backingOff && ru.tried[k] == fp)) {
 				todo = append(todo, g)
+				tried[k] = fp
+			} else if v, ok := ru.tried[k]; ok {
+				tried[k] = v
 			}
 		}
+		ru.tried = tried
 		var err error
 		if len(todo) > 0 || full {
 			err = r.pass(ctx, ru, todo)
@@ -249,7 +263,9 @@ func (r *Reconciler) Run(ctx context.Context, src StateSource) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if full && err == nil {
+		if full {
+			// Names that failed are retried on the backoff timer,
+			// not by the next full pass.
 			nextFull = now.Add(r.cfg.ResyncInterval)
 		}
 		if err != nil {
@@ -396,14 +412,22 @@ func (r *Reconciler) pass(ctx context.Context, ru *run, groups []policy.Route53G
 	var order []string
 	byZone := map[string]*zoneWork{}
 	var errs []error
+	zoneErr := map[zoneRef]error{} // lookups that failed in this pass
 	for _, g := range groups {
-		z, err := r.resolveZone(ctx, ru, zoneRef{g.HostedZoneID, g.ZoneName})
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+		ref := zoneRef{g.HostedZoneID, g.ZoneName}
+		err, failed := zoneErr[ref]
+		var z zoneInfo
+		if !failed {
+			if z, err = r.resolveZone(ctx, ru, ref); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				zoneErr[ref] = err
+				errs = append(errs, err)
 			}
+		}
+		if err != nil {
 			r.setError(g, "", err)
-			errs = append(errs, err)
 			continue
 		}
 		if !policy.InZone(g.Name, z.name) {

@@ -443,3 +443,27 @@ func TestNewSDKClient_retriesWithoutQuota(t *testing.T) {
 		t.Errorf("%d attempts for 60 calls; want about 240 (three throttled per success)", n)
 	}
 }
+
+func TestReconciler_backsOffOnFailure(t *testing.T) {
+	srv, _ := startStandIn(t, route53test.Options{})
+	spec := loadSpec(t, strings.ReplaceAll(wwwAndAPI, "zone_name: example.com", "zone_name: example.com, hosted_zone_id: ZNOSUCHZONE"))
+	src := newSource(stateWith(spec))
+	r, _ := startReconciler(t, Config{RetryBase: time.Hour, RetryMax: time.Hour}, sdkClient(t, srv, Options{MaxAttempts: 1}), src)
+	testutil.WaitFor(t, 5*time.Second, func() bool {
+		st := r.Status()
+		return len(st) == 2 && st[0].State == StateError && strings.Contains(st[0].Message, "ZNOSUCHZONE")
+	}, "both names in error (status %s)", statusString(r))
+	// New states with the same desired records while the backoff runs
+	// make no calls; a state that changes a name's records is tried at
+	// once.
+	for i := range 20 {
+		st := stateWith(spec)
+		st.Index = uint64(i + 1)
+		src.Publish(st)
+	}
+	src.Publish(stateWith(spec, "www.example.test./use1"))
+	testutil.WaitFor(t, 5*time.Second, func() bool { return len(srv.CallsTo("GetHostedZone")) >= 2 }, "the changed name tried")
+	if testutil.Eventually(200*time.Millisecond, func() bool { return len(srv.CallsTo("GetHostedZone")) > 2 }) {
+		t.Errorf("%d GetHostedZone calls; want 2 (the first pass, then the changed name)", len(srv.CallsTo("GetHostedZone")))
+	}
+}
