@@ -1,5 +1,7 @@
 package policy
 
+import "fmt"
+
 // MaxMultivalue is the most endpoints a multivalue pool answers with.
 const MaxMultivalue = 8
 
@@ -21,6 +23,30 @@ type PoolAnswer struct {
 	// AllDown reports that no endpoint was healthy, so the answer follows
 	// the pool's WhenAllDown setting.
 	AllDown bool
+	// Pinned reports that an operator pinned the pool to its one
+	// endpoint (manual failover), whatever the probes say.
+	Pinned bool
+	// Held reports that a failover pool stays on a worse tier although a
+	// better one is healthy: its failback is gated (manual or a hold
+	// time) and has not happened yet.
+	Held bool
+	// Warnings say what an operator should know about the answer (a
+	// pinned endpoint that probes call unhealthy).
+	Warnings []string
+}
+
+// AnswerInput is what a pool's answer depends on besides the pool.
+type AnswerInput struct {
+	// Healthy reports an endpoint's effective health; required.
+	Healthy func(ep *Endpoint) bool
+	// Drained reports an endpoint taken out of rotation: never answered,
+	// not even when the pool fails open. Nil means none.
+	Drained func(ep *Endpoint) bool
+	// Pin, when set, is the only endpoint answered, healthy or not.
+	Pin *Endpoint
+	// HoldTier, when set on a failover pool, is the tier answered while
+	// it has a healthy endpoint, even if a better tier is healthy.
+	HoldTier *int
 }
 
 // TotalWeight is the sum of Weights.
@@ -56,10 +82,79 @@ func (a PoolAnswer) Pick(r int) int {
 	return len(a.Endpoints) - 1
 }
 
-// PoolAnswer decides the answer of pool p in s, with endpoint health from
-// s.EndpointHealthy.
+// PoolAnswer decides the answer of pool p in s: endpoint health from
+// s.EndpointHealthy (probes, or an operator's force), the pool's pin and
+// drains, and its failback hold. It is the one decision that DNS answers,
+// zone serials and Route 53 records follow.
 func (s *State) PoolAnswer(p *Pool) PoolAnswer {
-	return AnswerPool(p, func(ep *Endpoint) bool { return s.EndpointHealthy(p.Name, ep.Name) })
+	healthy := func(ep *Endpoint) bool { return s.EndpointHealthy(p.Name, ep.Name) }
+	po, hasPO := s.PoolOverrides[p.Name]
+	hold, held := s.Failbacks[p.Name]
+	if !hasPO && !held {
+		return AnswerPool(p, healthy)
+	}
+	in := AnswerInput{Healthy: healthy}
+	if len(po.Drain) > 0 {
+		in.Drained = func(ep *Endpoint) bool { _, ok := po.Drain[ep.Name]; return ok }
+	}
+	if po.Pin != nil {
+		in.Pin = p.Endpoint(po.Pin.Endpoint)
+	}
+	if held {
+		in.HoldTier = &hold.Tier
+	}
+	return Answer(p, in)
+}
+
+// Answer decides the answer of pool p from in. A pin answers its endpoint
+// alone (with a warning when it is unhealthy). Otherwise drained endpoints
+// are left out, a failover pool with HoldTier answers the healthy
+// endpoints of that tier while it has any (Held when a better tier is
+// healthy), and the rest is AnswerPool's rule over the endpoints that are
+// not drained.
+func Answer(p *Pool, in AnswerInput) PoolAnswer {
+	if ep := in.Pin; ep != nil {
+		a := PoolAnswer{Policy: p.Policy, Endpoints: []*Endpoint{ep}, Pinned: true}
+		if p.Policy == PolicyWeighted {
+			a.Weights = []int{max(1, weightOf(ep))}
+		}
+		if !in.Healthy(ep) {
+			a.Warnings = []string{fmt.Sprintf("pinned endpoint %s is unhealthy; answering it anyway", ep.Name)}
+		}
+		return a
+	}
+	eligible := func(ep *Endpoint) bool { return in.Drained == nil || !in.Drained(ep) }
+	ok := func(ep *Endpoint) bool { return eligible(ep) && in.Healthy(ep) }
+	if in.HoldTier != nil && p.Policy == PolicyFailover {
+		a := PoolAnswer{Policy: p.Policy}
+		better := false
+		for i := range p.Endpoints {
+			ep := &p.Endpoints[i]
+			if !ok(ep) {
+				continue
+			}
+			switch {
+			case ep.Priority == *in.HoldTier:
+				a.Endpoints = append(a.Endpoints, ep)
+			case ep.Priority < *in.HoldTier:
+				better = true
+			}
+		}
+		if len(a.Endpoints) > 0 {
+			a.Held = better
+			return a
+		}
+	}
+	a := choose(p, ok)
+	if len(a.Endpoints) > 0 {
+		return a
+	}
+	if p.WhenAllDown == AllDownServeNone {
+		return PoolAnswer{Policy: p.Policy, AllDown: true}
+	}
+	a = choose(p, eligible)
+	a.AllDown = true
+	return a
 }
 
 // AnswerPool decides the answer of pool p given which endpoints are healthy: failover answers with

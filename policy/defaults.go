@@ -143,6 +143,7 @@ func (p *Pool) normalize() {
 		p.TTL = DefaultPoolTTL
 	}
 	p.WhenAllDown = strings.ToLower(strings.TrimSpace(p.WhenAllDown))
+	p.Failback = strings.ToLower(strings.TrimSpace(p.Failback))
 	if p.WhenAllDown == "" {
 		p.WhenAllDown = DefaultWhenAllDown
 	}

@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// MaxEvents is how many events a State keeps; when more are recorded the
-// oldest are dropped. Every node applies the same log, so every node keeps
-// the same events.
+// MaxEvents is how many events a State keeps by default (the spec's
+// settings.events_retained changes it); when more are recorded the oldest
+// are dropped. Every node applies the same log, so every node keeps the
+// same events.
 const MaxEvents = 1000
 
 // Kinds of events (Event.Kind).
@@ -36,6 +37,29 @@ const (
 	EventMemberJoined = "member_joined"
 	// EventMemberRemoved: a member was removed; its views were dropped.
 	EventMemberRemoved = "member_removed"
+	// EventOverrideSet: an operator set (or replaced) an override.
+	// Details.Override is the new one, Details.Replaced the old one,
+	// Details.Forced and Details.Remaining tell a safety refusal that the
+	// request overrode.
+	EventOverrideSet = "override_set"
+	// EventOverrideCleared: an operator released an override, or a new
+	// spec dropped it (actor detour). Details.Override is the override.
+	EventOverrideCleared = "override_cleared"
+	// EventOverrideExpired: the leader released an expired override.
+	EventOverrideExpired = "override_expired"
+	// EventPoolFailover: a failover pool whose failback is gated moved to
+	// a worse tier (Details.FromTier, Tier, HoldTime).
+	EventPoolFailover = "pool_failover"
+	// EventFailbackHoldStarted: a better tier of a held pool is healthy
+	// again; the hold time counts from now.
+	EventFailbackHoldStarted = "failback_hold_started"
+	// EventFailbackHoldReset: the better tier went unhealthy again before
+	// the pool failed back.
+	EventFailbackHoldReset = "failback_hold_reset"
+	// EventPoolFailback: a held pool returned to its best healthy tier
+	// (an operator, or the leader once the hold time passed: actor
+	// detour).
+	EventPoolFailback = "pool_failback"
 )
 
 // Event records one change that users care about. Events are computed
@@ -84,6 +108,19 @@ type EventDetails struct {
 	Zones       int    `json:"zones,omitempty"`
 	Pools       int    `json:"pools,omitempty"`
 	Endpoints   int    `json:"endpoints,omitempty"`
+	// Override is the override set or cleared (override events);
+	// Replaced the one a new override replaced.
+	Override *Override `json:"override,omitempty"`
+	Replaced *Override `json:"replaced,omitempty"`
+	// Forced reports that the override was set past a safety refusal;
+	// Remaining is what the pool was left with.
+	Forced    bool             `json:"forced,omitempty"`
+	Remaining []EndpointStatus `json:"remaining,omitempty"`
+	// FromTier and Tier are the priorities of a failover or failback
+	// (from, to); HoldTime the pool's failback hold (0: manual).
+	FromTier int      `json:"from_tier,omitempty"`
+	Tier     int      `json:"tier,omitempty"`
+	HoldTime Duration `json:"hold_time,omitempty"`
 }
 
 // EventsAfter returns the events with an Index above after, oldest first,
@@ -109,7 +146,8 @@ func (s *State) EventsAfter(after uint64, limit int) []Event {
 }
 
 // addEvents numbers evs and appends them to s.Events (s must be
-// unpublished), dropping the oldest beyond MaxEvents. It always builds a
+// unpublished), dropping the oldest beyond the number retained
+// (maxEvents). It always builds a
 // new slice: published States may share the old one, and two States
 // derived from the same one must not write into a shared backing array.
 // Events are recorded only when something changed, so the copy (at most
@@ -125,10 +163,10 @@ func (s *State) addEvents(evs ...Event) {
 		evs[i].Index = s.NextEventIndex
 		s.NextEventIndex++
 	}
-	keep := s.Events
-	if drop := len(keep) + len(evs) - MaxEvents; drop > 0 {
+	keep, limit := s.Events, s.maxEvents()
+	if drop := len(keep) + len(evs) - limit; drop > 0 {
 		keep = keep[min(drop, len(keep)):]
-		evs = evs[max(0, len(evs)-MaxEvents):]
+		evs = evs[max(0, len(evs)-limit):]
 	}
 	out := make([]Event, 0, len(keep)+len(evs))
 	out = append(out, keep...)

@@ -113,6 +113,18 @@ type EndpointHealth struct {
 	Unhealthy int `json:"unhealthy"`
 	// Views holds every node that has a view, sorted by node ID.
 	Views []NodeViewOf `json:"views,omitempty"`
+	// ProbeHealthy is what the probes' agreement alone says; Healthy
+	// differs from it when an operator forced the endpoint.
+	ProbeHealthy bool `json:"probe_healthy"`
+	// Forced is up or down when an operator forced the endpoint.
+	Forced string `json:"forced,omitempty"`
+	// Drained reports that the endpoint is out of rotation.
+	Drained bool `json:"drained,omitempty"`
+	// Pinned reports that the pool is pinned to this endpoint.
+	Pinned bool `json:"pinned,omitempty"`
+	// Overrides are the overrides on the endpoint (a pool's pin is listed
+	// with the endpoint it pins), sorted by kind.
+	Overrides []Override `json:"overrides,omitempty"`
 }
 
 // NodeViewOf is one node's view of an endpoint, with whether it counts.
@@ -216,6 +228,21 @@ func (s *State) EndpointHealth(pool, ep string) EndpointHealth {
 	views := s.Views[h.Pool][ep]
 	h.Unhealthy = s.unhealthyViews(views)
 	h.Healthy = s.EndpointHealthy(h.Pool, ep)
+	h.ProbeHealthy = s.ProbeHealthy(h.Pool, ep)
+	po := s.PoolOverrides[h.Pool]
+	if po.Pin != nil && po.Pin.Endpoint == ep {
+		h.Pinned = true
+		h.Overrides = append(h.Overrides, *po.Pin)
+	}
+	if d, ok := po.Drain[ep]; ok {
+		h.Drained = true
+		h.Overrides = append(h.Overrides, d)
+	}
+	if f, ok := po.Force[ep]; ok {
+		h.Forced = f.State
+		h.Overrides = append(h.Overrides, f)
+	}
+	slices.SortFunc(h.Overrides, func(a, b Override) int { return strings.Compare(a.Kind, b.Kind) })
 	for _, node := range slices.Sorted(maps.Keys(views)) {
 		h.Views = append(h.Views, NodeViewOf{Node: node, NodeView: views[node], Counts: s.counts(node), Degraded: s.Degraded[node]})
 	}
@@ -450,6 +477,7 @@ func (s *State) ApplySpec(spec *Spec, index uint64, at time.Time) {
 		}
 		s.Views = views
 	}
+	s.pruneOverrides(spec, at)
 	endpoints := 0
 	for i := range spec.Pools {
 		endpoints += len(spec.Pools[i].Endpoints)
@@ -583,7 +611,7 @@ func (s *State) refreshHealth(before *State, touched touchSet, at time.Time) {
 			if bp == nil || (bp != p && bp.Endpoint(ep.Name) == nil) {
 				continue
 			}
-			wasDown := !before.EndpointHealthy(bp.Name, ep.Name)
+			wasDown := !before.ProbeHealthy(bp.Name, ep.Name)
 			if wasDown == isDown {
 				continue
 			}
@@ -600,42 +628,60 @@ func (s *State) refreshHealth(before *State, touched touchSet, at time.Time) {
 		} else {
 			down[p.Name] = pd
 		}
+		events = append(events, s.updateHold(before, p, bp, at, true)...)
 		if bp == nil {
 			continue
 		}
-		wasAll, isAll := before.PoolAnswer(bp).AllDown, s.PoolAnswer(p).AllDown
-		if wasAll == isAll {
-			continue
+		if e, ok := allDownEvent(before, s, p, bp, at); ok {
+			events = append(events, e)
 		}
-		wad := p.WhenAllDown
-		if wad == "" {
-			wad = AllDownServeAll
-		}
-		e := Event{Time: at, Pool: p.Name, Details: &EventDetails{WhenAllDown: wad}}
-		if isAll {
-			e.Kind = EventPoolAllDown
-			if wad == AllDownServeNone {
-				e.Reason = fmt.Sprintf("every endpoint of %s is down; answering NODATA (when_all_down serve_none)", p.Name)
-			} else {
-				e.Reason = fmt.Sprintf("every endpoint of %s is down; answering as if all were healthy (when_all_down serve_all)", p.Name)
-			}
-		} else {
-			e.Kind = EventPoolRecovered
-			e.Reason = fmt.Sprintf("%s has a healthy endpoint again", p.Name)
-		}
-		events = append(events, e)
 	}
 	if len(down) == 0 {
 		s.Down = nil
 	}
 	// A large outage flips thousands of endpoints at once; only the
-	// newest MaxEvents events are kept, so only those get a reason.
-	for i := max(0, len(events)-MaxEvents); i < len(events); i++ {
+	// newest events are kept, so only those get a reason.
+	for i := max(0, len(events)-s.maxEvents()); i < len(events); i++ {
 		if e := &events[i]; e.Reason == "" {
 			e.Reason = endpointReason(e)
 		}
 	}
 	s.addEvents(events...)
+}
+
+// poolAllDownEvents records the event of pool p entering or leaving the
+// all-down state between before (where it is bp) and s.
+func (s *State) poolAllDownEvents(before *State, p, bp *Pool, at time.Time) {
+	if e, ok := allDownEvent(before, s, p, bp, at); ok {
+		s.addEvents(e)
+	}
+}
+
+// allDownEvent returns the pool_all_down or pool_recovered event of p
+// between before (where it is bp) and after, if it entered or left the
+// all-down state.
+func allDownEvent(before, after *State, p, bp *Pool, at time.Time) (Event, bool) {
+	wasAll, isAll := before.PoolAnswer(bp).AllDown, after.PoolAnswer(p).AllDown
+	if wasAll == isAll {
+		return Event{}, false
+	}
+	wad := p.WhenAllDown
+	if wad == "" {
+		wad = AllDownServeAll
+	}
+	e := Event{Time: at, Pool: p.Name, Details: &EventDetails{WhenAllDown: wad}}
+	if isAll {
+		e.Kind = EventPoolAllDown
+		if wad == AllDownServeNone {
+			e.Reason = fmt.Sprintf("every endpoint of %s is down; answering NODATA (when_all_down serve_none)", p.Name)
+		} else {
+			e.Reason = fmt.Sprintf("every endpoint of %s is down; answering as if all were healthy (when_all_down serve_all)", p.Name)
+		}
+	} else {
+		e.Kind = EventPoolRecovered
+		e.Reason = fmt.Sprintf("%s has a healthy endpoint again", p.Name)
+	}
+	return e, true
 }
 
 // endpointReason writes the reason of an endpoint_down or endpoint_up

@@ -42,12 +42,13 @@ func UpdateSerials(prev, next *State, index uint64) {
 
 // updateSerialsSameSpec is UpdateSerials when prev and next share their
 // spec: only the answers of pools whose effective health changed are
-// compared, so a health change costs little however large the spec is.
+// compared (or whose overrides or failback hold changed), so a health
+// change costs little however large the spec is.
 func updateSerialsSameSpec(prev, next *State, index uint64) {
 	var changed map[string]bool // zone names
 	for i := range next.Spec.Pools {
 		p := &next.Spec.Pools[i]
-		if maps.Equal(prev.Down[p.Name], next.Down[p.Name]) {
+		if maps.Equal(prev.Down[p.Name], next.Down[p.Name]) && sameOverrides(prev, next, p.Name) {
 			continue
 		}
 		if answerKey(prev.PoolAnswer(p)) == answerKey(next.PoolAnswer(p)) {
@@ -69,6 +70,17 @@ func updateSerialsSameSpec(prev, next *State, index uint64) {
 		serials[zone] = uint32(index)
 	}
 	next.ZoneSerials = serials
+}
+
+// sameOverrides reports whether prev and next hold the same overrides and
+// failback hold for pool.
+func sameOverrides(prev, next *State, pool string) bool {
+	if len(prev.PoolOverrides) == 0 && len(next.PoolOverrides) == 0 && len(prev.Failbacks) == 0 && len(next.Failbacks) == 0 {
+		return true
+	}
+	ph, pok := prev.Failbacks[pool]
+	nh, nok := next.Failbacks[pool]
+	return pok == nok && ph == nh && prev.PoolOverrides[pool].equal(next.PoolOverrides[pool])
 }
 
 // zoneFingerprint hashes everything that a zone's answers depend on.

@@ -17,6 +17,9 @@ import (
 type Spec struct {
 	Zones []Zone `yaml:"zones" json:"zones"`
 	Pools []Pool `yaml:"pools,omitempty" json:"pools,omitempty"`
+	// Settings holds cluster-wide settings of the replicated state; nil
+	// selects every default (see Settings).
+	Settings *Settings `yaml:"settings,omitempty" json:"settings,omitempty"`
 }
 
 // Zone is one DNS zone served authoritatively by every node.
@@ -111,6 +114,11 @@ type Pool struct {
 	// Route53, when set, also publishes the pool's decisions to an
 	// Amazon Route 53 hosted zone (see Route53 and docs/route53.md).
 	Route53 *Route53 `yaml:"route53,omitempty" json:"route53,omitempty"`
+	// Failback gates the return of a failover pool to a better tier
+	// after a health-driven failover: auto (or empty: at once), manual
+	// (only when an operator fails back) or a hold time ("5m"). See
+	// FailbackMode.
+	Failback string `yaml:"failback,omitempty" json:"failback,omitempty"`
 }
 
 // Endpoint is one regional deployment behind a pool: a set of addresses or

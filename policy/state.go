@@ -40,7 +40,16 @@ type State struct {
 	// EffectiveUnhealthy) and kept here so that EndpointHealthy is a map
 	// lookup.
 	Down map[string]map[string]bool `json:"down,omitempty"`
-	// Events are the last MaxEvents events, oldest first.
+	// PoolOverrides holds the operators' overrides: pool name (as written
+	// in the spec) -> the pool's pin, drains and forces. Change it through
+	// SetOverride, ClearOverride and ApplySpec.
+	PoolOverrides map[string]PoolOverrides `json:"pool_overrides,omitempty"`
+	// Failbacks holds the failover pools held on a worse tier after a
+	// health-driven failover (failback manual or a hold time): pool name
+	// -> hold. Maintained by the transitions; cleared by Failback.
+	Failbacks map[string]FailbackHold `json:"failbacks,omitempty"`
+	// Events are the newest events (as many as the spec's
+	// settings.events_retained, default MaxEvents), oldest first.
 	Events []Event `json:"events,omitempty"`
 	// NextEventIndex is the Index the next event gets (0 is read as 1).
 	NextEventIndex uint64 `json:"next_event_index,omitempty"`
@@ -58,10 +67,24 @@ type Member struct {
 }
 
 // EndpointHealthy reports whether the endpoint named ep of pool (the
-// pool's name as written in the spec) is effectively healthy in s: a map
-// lookup in s.Down, so cheap enough to call per endpoint when compiling
-// answers. Endpoints without views are healthy.
+// pool's name as written in the spec) is effectively healthy in s: forced
+// up or down by an operator, else as the probes' agreement says (a map
+// lookup in s.Down), so cheap enough to call per endpoint when compiling
+// answers. Endpoints without views are healthy. A drained endpoint keeps
+// its health; it is left out of answers by PoolAnswer.
 func (s *State) EndpointHealthy(pool, ep string) bool {
+	if s == nil {
+		return true
+	}
+	if f, ok := s.PoolOverrides[pool].Force[ep]; ok {
+		return f.State == ForceUp
+	}
+	return !s.Down[pool][ep]
+}
+
+// ProbeHealthy reports what the probes' agreement alone says of endpoint
+// ep of pool, ignoring overrides.
+func (s *State) ProbeHealthy(pool, ep string) bool {
 	if s == nil {
 		return true
 	}

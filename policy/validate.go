@@ -133,6 +133,7 @@ func (v *validator) spec() {
 		v.zone(p, z, ok, static, &delegations)
 	}
 	v.delegated(static, delegations)
+	v.settings(s.Settings)
 	poolAt := map[string]int{}
 	for i := range s.Pools {
 		v.pool(fmt.Sprintf("pools[%d]", i), &s.Pools[i], poolAt, i, static, delegations)
@@ -515,6 +516,7 @@ func (v *validator) pool(pp string, p *Pool, poolAt map[string]int, i int, stati
 		v.r53At = map[string]int{}
 	}
 	v.route53(pp, p, i, v.r53At)
+	v.failback(pp, p)
 }
 
 // poolPlace checks that pool p fits in zone z: no clash with static
