@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -110,6 +111,42 @@ func TestCLI_AgainstNode(t *testing.T) {
 		code, out, _ = detour(t, "spec", "--api", url)
 		if code != 0 || !strings.HasPrefix(out, "# detour spec version 1") {
 			t.Errorf("spec exit %d:\n%s", code, out)
+		}
+	})
+	t.Run("health and events, tables and json", func(t *testing.T) {
+		code, out, errOut := detour(t, "health", "--api", url)
+		if code != 0 || !strings.HasPrefix(out, "POOL ") || !strings.Contains(out, "LAST RESULT (node1)") {
+			t.Fatalf("health exit %d:\n%s%s", code, out, errOut)
+		}
+		for _, w := range []string{"www.example.test.", "api.example.test.", "all.example.test.", "ap-south-1"} {
+			if !strings.Contains(out, w) {
+				t.Errorf("health table misses %q:\n%s", w, out)
+			}
+		}
+		code, out, _ = detour(t, "health", "WWW.example.test", "-o", "json", "--api", url)
+		var p api.PoolStatus
+		if err := json.Unmarshal([]byte(out), &p); code != 0 || err != nil || p.Name != "www.example.test." || len(p.Endpoints) != 2 {
+			t.Errorf("health POOL json exit %d, %v:\n%s", code, err, out)
+		}
+		code, _, errOut = detour(t, "health", "nope.example.test.", "--api", url)
+		if code != 1 || !strings.Contains(errOut, `no pool named "nope.example.test."`) {
+			t.Errorf("health of an unknown pool: exit %d:\n%s", code, errOut)
+		}
+		code, out, _ = detour(t, "events", "--api", url)
+		if code != 0 || !strings.HasPrefix(out, "INDEX ") || !strings.Contains(out, "spec_applied") {
+			t.Errorf("events exit %d:\n%s", code, out)
+		}
+		code, out, _ = detour(t, "events", "-o", "json", "--api", url)
+		var l api.EventList
+		if err := json.Unmarshal([]byte(out), &l); code != 0 || err != nil || len(l.Events) == 0 {
+			t.Fatalf("events json exit %d, %v:\n%s", code, err, out)
+		}
+		code, out, _ = detour(t, "events", "--after", fmt.Sprint(l.Last+1000), "--api", url)
+		if code != 0 || !strings.Contains(out, "no events after index") {
+			t.Errorf("events --after the end: exit %d:\n%s", code, out)
+		}
+		if code, _, errOut := detour(t, "events", "--limit", "0", "--api", url); code != 2 || !strings.Contains(errOut, "--limit 0") {
+			t.Errorf("events --limit 0: exit %d:\n%s", code, errOut)
 		}
 	})
 	t.Run("members remove of an unknown member", func(t *testing.T) {

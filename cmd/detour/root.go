@@ -80,6 +80,8 @@ which talk to a node's admin API (--api, default $DETOUR_API or ` + defaultAPI +
 		newSpecCmd(),
 		newStatusCmd(),
 		newMembersCmd(),
+		newHealthCmd(),
+		newEventsCmd(),
 		newHealthcheckCmd(),
 		newVersionCmd(),
 	)
