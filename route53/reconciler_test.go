@@ -275,7 +275,7 @@ func TestReconciler_2000Pools(t *testing.T) {
 	spec := loadSpec(t, b.String())
 	src := newSource(stateWith(spec))
 	start := time.Now()
-	r, _ := startReconciler(t, Config{ResyncInterval: time.Hour}, sdkClient(t, srv, Options{}), src)
+	r, stop := startReconciler(t, Config{ResyncInterval: time.Hour}, sdkClient(t, srv, Options{}), src)
 	waitInSync(t, r, simple+weighted, 60*time.Second)
 	elapsed := time.Since(start)
 
@@ -331,6 +331,16 @@ func TestReconciler_2000Pools(t *testing.T) {
 	waitInSync(t, r, simple+weighted, 60*time.Second)
 	t.Logf("failover of %d pools: %d calls (%d ChangeResourceRecordSets, %d ListResourceRecordSets)",
 		simple, len(srv.Calls()), len(srv.CallsTo(r53Change)), len(srv.CallsTo(r53List)))
+
+	// A new leader reads everything back and finds nothing to change.
+	stop()
+	srv.ResetCalls()
+	r2, _ := startReconciler(t, Config{ResyncInterval: time.Hour}, sdkClient(t, srv, Options{}), src)
+	waitInSync(t, r2, simple+weighted, 60*time.Second)
+	if n := len(srv.CallsTo(r53Change)); n != 0 {
+		t.Errorf("new leader sent %d change batches over records already in sync", n)
+	}
+	t.Logf("new leader over %d names in sync: %d calls (%d ListResourceRecordSets)", simple+weighted, len(srv.Calls()), len(srv.CallsTo(r53List)))
 }
 
 func TestReconciler_adopt(t *testing.T) {
