@@ -389,11 +389,15 @@ func (r *Reconciler) setError(g policy.Route53Group, zoneID string, err error) {
 			msgs = []string{aws.ToString(icb.Message)}
 		}
 	}
+	msg := err.Error()
+	if j := strings.Join(msgs, "; "); j != "" && !strings.Contains(msg, j) {
+		msg += ": " + j
+	}
 	r.setStatus(g, zoneID, func(s *RecordStatus) {
 		if s.State != StateError {
 			s.Since = time.Now()
 		}
-		s.State, s.Message, s.Messages = StateError, err.Error(), msgs
+		s.State, s.Message, s.Messages = StateError, msg, msgs
 	})
 }
 
@@ -668,7 +672,7 @@ func (r *Reconciler) send(ctx context.Context, ru *run, z zoneInfo, b []unit, by
 				ru.applied[u.key] = fingerprint(byKey[u.key])
 				refused[u.key] = u.changes
 			}
-			r.log.Error("route53 refused a change batch", "zone", z.id, "error", err)
+			r.log.Error("route53 refused a change batch", "zone", z.id, "error", err, "messages", icb.Messages)
 			return errNotRetried
 		}
 		return err

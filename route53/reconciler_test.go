@@ -477,3 +477,46 @@ func TestReconciler_backsOffOnFailure(t *testing.T) {
 		t.Errorf("%d GetHostedZone calls; want 2 (the first pass, then the changed name)", len(srv.CallsTo("GetHostedZone")))
 	}
 }
+
+func TestReconciler_retriesPriorRequestAnd5xx(t *testing.T) {
+	srv, zid := startStandIn(t, route53test.Options{})
+	if err := srv.SetFaults(route53test.Faults{ServerErrorFraction: 0.3, ServerErrorStatus: 503}); err != nil {
+		t.Fatal(err)
+	}
+	srv.FailPriorRequest(zid, 3)
+	src := newSource(stateWith(loadSpec(t, wwwAndAPI)))
+	r, _ := startReconciler(t, Config{}, sdkClient(t, srv, Options{}), src)
+	waitInSync(t, r, 2, 10*time.Second)
+	codes := map[string]int{}
+	for _, c := range srv.Calls() {
+		codes[c.ErrorCode]++
+	}
+	if codes["PriorRequestNotComplete"] != 3 || codes[""] == 0 {
+		t.Errorf("answers by error code %v: want 3 PriorRequestNotComplete retried to success", codes)
+	}
+	if got := values(srv, zid, "www.example.com.", "A", ""); got != "198.51.100.1,198.51.100.2" {
+		t.Errorf("www = %s", got)
+	}
+}
+
+func TestReconciler_invalidChangeBatchForms(t *testing.T) {
+	for _, form := range []route53test.ErrorForm{route53test.FormInvalidChangeBatch, route53test.FormErrorResponse} {
+		t.Run(fmt.Sprintf("form %d", form), func(t *testing.T) {
+			srv, zid := startStandIn(t, route53test.Options{ChangeBatchErrorForm: form})
+			if _, err := srv.Upsert(zid, route53test.RecordSet{Name: "www.example.com.", Type: "CNAME", TTL: aws.Int64(60), ResourceRecords: []string{"elsewhere.example.org."}}); err != nil {
+				t.Fatal(err)
+			}
+			src := newSource(stateWith(loadSpec(t, wwwAndAPI)))
+			r, _ := startReconciler(t, Config{}, sdkClient(t, srv, Options{}), src)
+			testutil.WaitFor(t, 5*time.Second, func() bool {
+				for _, s := range r.Status() {
+					if s.Name == "www.example.com." && s.State == StateError {
+						return len(s.Messages) > 0 && strings.Contains(strings.Join(s.Messages, " "), "conflicting RRSet of type CNAME") &&
+							strings.Contains(s.Message, "conflicting RRSet of type CNAME")
+					}
+				}
+				return false
+			}, "www in error with Route 53's message (status %s)", statusString(r))
+		})
+	}
+}
