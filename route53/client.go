@@ -19,10 +19,15 @@ import (
 // *route53.Client satisfies it; NewSDKClient builds one with the rate
 // limit and retries the reconciler expects.
 type Client interface {
+	// GetHostedZone resolves a hosted_zone_id to the zone's name.
 	GetHostedZone(ctx context.Context, in *awsr53.GetHostedZoneInput, optFns ...func(*awsr53.Options)) (*awsr53.GetHostedZoneOutput, error)
+	// ListHostedZonesByName resolves a zone_name to the zone's ID.
 	ListHostedZonesByName(ctx context.Context, in *awsr53.ListHostedZonesByNameInput, optFns ...func(*awsr53.Options)) (*awsr53.ListHostedZonesByNameOutput, error)
+	// ListResourceRecordSets reads back the owned record sets.
 	ListResourceRecordSets(ctx context.Context, in *awsr53.ListResourceRecordSetsInput, optFns ...func(*awsr53.Options)) (*awsr53.ListResourceRecordSetsOutput, error)
+	// ChangeResourceRecordSets sends one batch of changes.
 	ChangeResourceRecordSets(ctx context.Context, in *awsr53.ChangeResourceRecordSetsInput, optFns ...func(*awsr53.Options)) (*awsr53.ChangeResourceRecordSetsOutput, error)
+	// GetChange follows a change until it is INSYNC.
 	GetChange(ctx context.Context, in *awsr53.GetChangeInput, optFns ...func(*awsr53.Options)) (*awsr53.GetChangeOutput, error)
 }
 
