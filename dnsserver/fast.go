@@ -148,14 +148,24 @@ func parseFast(pkt []byte, udp bool, q *fastQuery) bool {
 	return true
 }
 
+// memoEntry is one memoized reply: its bytes (ID zero, RD and CD clear,
+// the question in lower case) and the apex of the zone that answered it,
+// for Metrics. Memoized replies are all NOERROR.
+type memoEntry struct {
+	reply []byte
+	zone  string
+}
+
 // memoized returns the reply to the fast query q in pkt from v's memo,
-// written to buf, or nil when there is none yet.
-func (v *view) memoized(pkt []byte, q *fastQuery, buf []byte) []byte {
+// written to buf, and the zone that answered it, or nil when there is
+// none yet.
+func (v *view) memoized(pkt []byte, q *fastQuery, buf []byte) ([]byte, string) {
 	val, ok := v.memo.Load(string(q.key[:q.klen]))
 	if !ok {
-		return nil
+		return nil, ""
 	}
-	return patchReply(val.([]byte), pkt, q.qend, buf)
+	e := val.(*memoEntry)
+	return patchReply(e.reply, pkt, q.qend, buf), e.zone
 }
 
 // patchReply copies a memoized reply into buf with the ID, RD, CD and
@@ -171,7 +181,8 @@ func patchReply(memo, pkt []byte, qend int, buf []byte) []byte {
 
 // memoize keeps reply (just built by the general path for the fast query
 // q in pkt) when it is the same for every such query: a NOERROR answer
-// that involves no pool answering at random.
+// that involves no pool answering at random or with flattened addresses
+// (whose TTL counts down).
 func (v *view) memoize(m *dns.Msg, reply, pkt []byte, q *fastQuery) {
 	if m.Rcode != dns.RcodeSuccess || len(reply) < q.qend || v.memoCount.Load() >= maxMemo {
 		return
@@ -181,7 +192,7 @@ func (v *view) memoize(m *dns.Msg, reply, pkt []byte, q *fastQuery) {
 		return
 	}
 	for _, rr := range m.Answer {
-		if n, ok := z.nodes[rr.Header().Name]; ok && n.pool != nil && (n.pool.multiple || n.pool.policy == "weighted") {
+		if n, ok := z.nodes[rr.Header().Name]; ok && n.pool != nil && !n.pool.fixed() {
 			return
 		}
 	}
@@ -191,7 +202,7 @@ func (v *view) memoize(m *dns.Msg, reply, pkt []byte, q *fastQuery) {
 	memo[2] &^= 0x01
 	memo[3] &^= 0x10
 	copy(memo[12:q.qend-4], lowerWire(pkt[12:q.qend-4])) // the name, not type and class
-	if _, loaded := v.memo.LoadOrStore(string(q.key[:q.klen]), memo); !loaded {
+	if _, loaded := v.memo.LoadOrStore(string(q.key[:q.klen]), &memoEntry{reply: memo, zone: z.apex}); !loaded {
 		v.memoCount.Add(1)
 	}
 }

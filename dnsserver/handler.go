@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -32,6 +34,18 @@ type Handler struct {
 	tsig   map[string]string
 	log    *slog.Logger
 	noMemo bool // tests and benchmarks: always take the general path
+	// metrics, when not nil, observes every answered query.
+	metrics Metrics
+	now     func() time.Time // the TTL of flattened answers counts down with it
+
+	// mu serialises compiling and swapping the view, so that the view
+	// always reflects the latest State and flattened addresses.
+	mu    sync.Mutex
+	state *policy.State // the latest State set, guarded by mu
+	flat  flatTable     // the latest flattened addresses, guarded by mu
+	// onTargets, when set (by the Server, before serving), receives the
+	// flattened targets of each newly compiled State. It must not block.
+	onTargets func([]string)
 }
 
 var _ dns.Handler = (*Handler)(nil)
@@ -44,12 +58,29 @@ type HandlerConfig struct {
 	TSIGKeys map[string]string
 	// Logger receives errors; nil discards them.
 	Logger *slog.Logger
+	// Metrics, when not nil, observes every answered query (see Metrics).
+	Metrics Metrics
+}
+
+// Metrics receives one observation per answered query; the daemon backs
+// it with Prometheus. ObserveQuery is called on the query path, once per
+// reply sent (dropped messages are not observed; a zone transfer is one
+// observation when it ends), from many goroutines at once: it must be
+// safe for concurrent use, fast and not block. With no Metrics the query
+// path neither reads the clock nor allocates for it.
+type Metrics interface {
+	// ObserveQuery records one reply. zone is the apex of the zone that
+	// answered ("" when the name is in none of ours or the query could
+	// not be read), qtype and rcode are mnemonics ("A", "NOERROR";
+	// "other" for a type without one) and d is the time from reading
+	// the query to the reply being ready to send.
+	ObserveQuery(zone, qtype, rcode string, d time.Duration)
 }
 
 // NewHandler returns a Handler that answers SERVFAIL until the first
 // SetState.
 func NewHandler(cfg HandlerConfig) *Handler {
-	h := &Handler{nodeID: cfg.NodeID, nsid: hex.EncodeToString([]byte(cfg.NodeID)), tsig: map[string]string{}, log: cfg.Logger}
+	h := &Handler{nodeID: cfg.NodeID, nsid: hex.EncodeToString([]byte(cfg.NodeID)), tsig: map[string]string{}, log: cfg.Logger, metrics: cfg.Metrics, now: time.Now}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -60,17 +91,43 @@ func NewHandler(cfg HandlerConfig) *Handler {
 }
 
 // SetState compiles st and makes it the view that queries are answered
-// from. On error the previous view stays in place.
+// from. On error the previous view stays in place. Flattened hostname
+// endpoints answer the addresses the Server's resolver found for them;
+// a Handler used on its own has none, so they answer nothing.
 func (h *Handler) SetState(st *policy.State) error {
 	if st == nil {
 		return fmt.Errorf("compile view: nil state")
 	}
-	v, err := compile(st, h.log.Warn)
+	h.mu.Lock()
+	v, err := compile(st, h.flat, h.now)
 	if err != nil {
+		h.mu.Unlock()
 		return fmt.Errorf("compile view of index %d: %w", st.Index, err)
 	}
+	h.state = st
 	h.view.Store(v)
+	h.mu.Unlock()
+	if h.onTargets != nil {
+		h.onTargets(v.flatTargets)
+	}
 	return nil
+}
+
+// setFlat makes t the flattened addresses and recompiles the latest State
+// with them. The serial does not change (see flatten.go).
+func (h *Handler) setFlat(t flatTable) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.flat = t
+	if h.state == nil {
+		return
+	}
+	v, err := compile(h.state, t, h.now)
+	if err != nil { // the same State compiled before; only a bug gets here
+		h.log.Error("dns: recompiling with new flattened addresses failed; keeping the view", "index", h.state.Index, "error", err)
+		return
+	}
+	h.view.Store(v)
 }
 
 // ServeDNS implements dns.Handler by answering r with Answer. It does not
@@ -80,7 +137,12 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if ap, err := netip.ParseAddrPort(w.RemoteAddr().String()); err == nil {
 		remote = ap
 	}
-	m := h.Answer(r, remote)
+	var start time.Time
+	if h.metrics != nil {
+		start = time.Now()
+	}
+	v := h.view.Load()
+	m := h.answer(v, r, remote)
 	if m == nil {
 		return
 	}
@@ -88,6 +150,18 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		m.Truncate(udpLimit(r))
 	}
 	_ = w.WriteMsg(m)
+	if h.metrics != nil {
+		zone, qtype := "", uint16(0)
+		if len(r.Question) == 1 {
+			qtype = r.Question[0].Qtype
+			if v != nil {
+				if z := v.zoneOf(lower(r.Question[0].Name)); z != nil {
+					zone = z.apex
+				}
+			}
+		}
+		h.metrics.ObserveQuery(zone, typeName(qtype), rcodeName(m.Rcode), time.Since(start))
+	}
 }
 
 // udpLimit is the largest UDP reply to req: 512 without EDNS0, else the
@@ -328,31 +402,48 @@ func (z *zoneView) answerNode(m *dns.Msg, n *node, owner string, qtype uint16, h
 func (z *zoneView) answerPool(m *dns.Msg, p *poolView, owner string, qtype uint16, synth bool) {
 	var a, aaaa []dns.RR
 	var cname dns.RR
+	var aFlat, aaaaFlat []*flatClock
 	if p.policy == policy.PolicyWeighted {
 		if i := p.weights.Pick(randN(p.total)); i >= 0 {
-			c := p.choices[i]
+			c := &p.choices[i]
 			a, aaaa, cname = c.a, c.aaaa, c.cname
+			if c.flat != nil {
+				one := [1]*flatClock{c.flat}
+				aFlat, aaaaFlat = one[:], one[:]
+			}
 		}
 	} else {
 		a, aaaa, cname = p.a, p.aaaa, p.cname
+		aFlat, aaaaFlat = p.aFlat, p.aaaaFlat
 	}
 	var set []dns.RR
+	var flats []*flatClock
 	switch {
 	case cname != nil && (qtype == dns.TypeA || qtype == dns.TypeAAAA || qtype == dns.TypeCNAME || qtype == dns.TypeANY):
 		set = []dns.RR{cname}
 	case qtype == dns.TypeA || (qtype == dns.TypeANY && len(a) > 0):
-		set = a
+		set, flats = a, aFlat
 	case qtype == dns.TypeAAAA || qtype == dns.TypeANY:
-		set = aaaa
+		set, flats = aaaa, aaaaFlat
 	}
 	if len(set) == 0 {
 		m.Ns = append(m.Ns, z.negSOA)
 		return
 	}
+	ttl := uint32(0)
+	if len(flats) > 0 {
+		// Flattened addresses: the RRset's TTL (one TTL per RRset, RFC
+		// 2181 section 5.2) counts down with the targets' TTLs.
+		ttl = flatTTL(p.ttl, flats, set[0].Header().Rrtype, p.now())
+	}
 	start := len(m.Answer)
 	for _, rr := range set {
-		if synth {
-			rr = withOwner(rr, owner)
+		if synth || ttl > 0 {
+			rr = dns.Copy(rr)
+			rr.Header().Name = owner
+			if ttl > 0 {
+				rr.Header().Ttl = ttl
+			}
 		}
 		m.Answer = append(m.Answer, rr)
 	}

@@ -3,7 +3,10 @@ package dnsserver
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
+	"errors"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -23,6 +26,27 @@ type rawResult struct {
 // limits; buf is scratch space for the reply. Garbage gets FORMERR or is
 // dropped; it never panics.
 func (h *Handler) handleRaw(pkt []byte, remote netip.AddrPort, udp bool, buf []byte) rawResult {
+	if h.metrics == nil {
+		return h.serveRaw(pkt, remote, udp, buf, nil)
+	}
+	start := time.Now()
+	var ob observation
+	r := h.serveRaw(pkt, remote, udp, buf, &ob)
+	if r.out != nil {
+		h.metrics.ObserveQuery(ob.zone, typeName(ob.qtype), rcodeName(ob.rcode), time.Since(start))
+	}
+	return r
+}
+
+// observation is what serveRaw tells handleRaw about a reply, for Metrics.
+type observation struct {
+	zone  string
+	qtype uint16
+	rcode int
+}
+
+// serveRaw is handleRaw; when ob is not nil it is filled in for Metrics.
+func (h *Handler) serveRaw(pkt []byte, remote netip.AddrPort, udp bool, buf []byte, ob *observation) rawResult {
 	if len(pkt) < 12 {
 		return rawResult{} // not even a header: drop
 	}
@@ -34,30 +58,55 @@ func (h *Handler) handleRaw(pkt []byte, remote netip.AddrPort, udp bool, buf []b
 	var fq fastQuery
 	fast := v != nil && !h.noMemo && parseFast(pkt, udp, &fq)
 	if fast {
-		if out := v.memoized(pkt, &fq, buf); out != nil {
+		if out, zone := v.memoized(pkt, &fq, buf); out != nil {
+			if ob != nil {
+				ob.zone, ob.qtype, ob.rcode = zone, fq.qtype, dns.RcodeSuccess
+			}
 			return rawResult{out: out}
 		}
 	}
 	opcode := int(flags>>11) & 0xF
 	if opcode != dns.OpcodeQuery && opcode != dns.OpcodeNotify {
-		return rawResult{out: headerReply(buf, pkt, dns.RcodeNotImplemented)}
+		return rawResult{out: headerReply(buf, pkt, dns.RcodeNotImplemented, ob)}
 	}
 	if binary.BigEndian.Uint16(pkt[4:]) != 1 {
-		return rawResult{out: headerReply(buf, pkt, dns.RcodeFormatError)}
+		return rawResult{out: headerReply(buf, pkt, dns.RcodeFormatError, ob)}
 	}
 	req := new(dns.Msg)
 	if err := req.Unpack(pkt); err != nil {
-		return rawResult{out: headerReply(buf, pkt, dns.RcodeFormatError)}
+		return rawResult{out: headerReply(buf, pkt, dns.RcodeFormatError, ob)}
+	}
+	if ob != nil {
+		ob.qtype = req.Question[0].Qtype
+		if v != nil {
+			if z := v.zoneOf(lower(req.Question[0].Name)); z != nil {
+				ob.zone = z.apex
+			}
+		}
 	}
 	var key, secret, mac string
 	if t := req.IsTsig(); t != nil {
 		key = lower(t.Hdr.Name)
 		var ok bool
 		secret, ok = h.tsig[key]
+		if !ok || !strings.EqualFold(t.Algorithm, dns.HmacSHA256) {
+			h.log.Debug("dns: TSIG with an unknown key", "key", key, "algorithm", t.Algorithm, "remote", remote.String())
+			if ob != nil {
+				ob.rcode = dns.RcodeNotAuth
+			}
+			return rawResult{out: tsigError(req, t, dns.RcodeBadKey, "", buf)}
+		}
 		// TsigVerify rewrites the ARCOUNT of the buffer it is given.
-		if !ok || dns.TsigVerify(bytes.Clone(pkt), secret, "", false) != nil {
-			h.log.Debug("dns: TSIG verification failed", "key", key, "remote", remote.String(), "known_key", ok)
-			return rawResult{out: headerReply(buf, pkt, dns.RcodeNotAuth)}
+		if err := dns.TsigVerify(bytes.Clone(pkt), secret, "", false); err != nil {
+			h.log.Debug("dns: TSIG verification failed", "key", key, "remote", remote.String(), "error", err)
+			code := uint16(dns.RcodeBadSig)
+			if errors.Is(err, dns.ErrTime) {
+				code = dns.RcodeBadTime
+			}
+			if ob != nil {
+				ob.rcode = dns.RcodeNotAuth
+			}
+			return rawResult{out: tsigError(req, t, code, secret, buf)}
 		}
 		mac = t.MAC
 	}
@@ -65,9 +114,17 @@ func (h *Handler) handleRaw(pkt []byte, remote netip.AddrPort, udp bool, buf []b
 		(req.Question[0].Qtype == dns.TypeAXFR || req.Question[0].Qtype == dns.TypeIXFR) {
 		return rawResult{xfr: req, key: key}
 	}
-	m := h.answer(v, req, remote)
+	var m *dns.Msg
+	if udp && len(req.Question) == 1 && opcode == dns.OpcodeQuery && req.Question[0].Qtype == dns.TypeIXFR {
+		m = ixfrOverUDP(v, req, remote, key)
+	} else {
+		m = h.answer(v, req, remote)
+	}
 	if m == nil {
 		return rawResult{}
+	}
+	if ob != nil {
+		ob.rcode = m.Rcode
 	}
 	limit := dns.MaxMsgSize
 	if udp {
@@ -94,7 +151,7 @@ func (h *Handler) handleRaw(pkt []byte, remote netip.AddrPort, udp bool, buf []b
 	out, err := m.PackBuffer(buf)
 	if err != nil {
 		h.log.Error("dns: pack reply", "err", err, "qname", req.Question[0].Name)
-		return rawResult{out: headerReply(buf, pkt, dns.RcodeServerFailure)}
+		return rawResult{out: headerReply(buf, pkt, dns.RcodeServerFailure, ob)}
 	}
 	if fast && len(m.Question) == 1 && len(out) >= fq.qend {
 		copy(out[12:fq.qend], pkt[12:fq.qend])
@@ -103,6 +160,63 @@ func (h *Handler) handleRaw(pkt []byte, remote netip.AddrPort, udp bool, buf []b
 		}
 	}
 	return rawResult{out: out}
+}
+
+// tsigError is the reply to a query whose TSIG fails (RFC 8945 section
+// 5.2): NOTAUTH with a TSIG record carrying the TSIG error. BADKEY and
+// BADSIG replies are unsigned (MAC size 0, section 5.3.2), as the key or
+// the MAC cannot be trusted; a BADTIME reply is signed with the key,
+// keeps the request's Time Signed and holds our clock in Other Data
+// (section 5.2.3), so that the client can see the skew. A reply that
+// cannot be built is a bare NOTAUTH header.
+func tsigError(req *dns.Msg, t *dns.TSIG, code uint16, secret string, buf []byte) []byte {
+	m := new(dns.Msg)
+	m.Id = req.Id
+	m.Response = true
+	m.Opcode = req.Opcode
+	m.RecursionDesired = req.RecursionDesired
+	m.CheckingDisabled = req.CheckingDisabled
+	m.Rcode = dns.RcodeNotAuth
+	if len(req.Question) == 1 {
+		m.Question = req.Question
+	}
+	rr := &dns.TSIG{
+		Hdr:        dns.RR_Header{Name: t.Hdr.Name, Rrtype: dns.TypeTSIG, Class: dns.ClassANY},
+		Algorithm:  t.Algorithm,
+		TimeSigned: t.TimeSigned,
+		Fudge:      t.Fudge,
+		OrigId:     req.Id,
+		Error:      code,
+	}
+	m.Extra = []dns.RR{rr}
+	var out []byte
+	var err error
+	if code == dns.RcodeBadTime {
+		var now [8]byte
+		binary.BigEndian.PutUint64(now[:], uint64(time.Now().Unix()))
+		rr.OtherLen = 6
+		rr.OtherData = hex.EncodeToString(now[2:])
+		out, _, err = dns.TsigGenerate(m, secret, t.MAC, false)
+	} else {
+		out, err = m.PackBuffer(buf)
+	}
+	if err != nil {
+		return headerReply(buf, headerOf(req), dns.RcodeNotAuth, nil)
+	}
+	return out
+}
+
+// headerOf returns the 12 header bytes of req (ID, opcode, RD) for
+// headerReply.
+func headerOf(req *dns.Msg) []byte {
+	var hdr [12]byte
+	binary.BigEndian.PutUint16(hdr[0:], req.Id)
+	flags := uint16(req.Opcode&0xF) << 11
+	if req.RecursionDesired {
+		flags |= 0x0100
+	}
+	binary.BigEndian.PutUint16(hdr[2:], flags)
+	return hdr[:]
 }
 
 // signReply packs m with a TSIG record; if it does not fit in limit the
@@ -132,8 +246,12 @@ func signReply(m *dns.Msg, key, secret, mac string, limit int, buf []byte) []byt
 }
 
 // headerReply writes a reply of only a header to buf: the request's ID,
-// opcode and RD, QR set, all counts zero.
-func headerReply(buf, req []byte, rcode int) []byte {
+// opcode and RD, QR set, all counts zero. It records rcode in ob, when
+// there is one.
+func headerReply(buf, req []byte, rcode int, ob *observation) []byte {
+	if ob != nil {
+		ob.rcode = rcode
+	}
 	out := buf[:12]
 	clear(out)
 	copy(out[:2], req[:2])
@@ -141,4 +259,21 @@ func headerReply(buf, req []byte, rcode int) []byte {
 	flags = 0x8000 | flags&(0xF<<11) | flags&0x0100 | uint16(rcode&0xF)
 	binary.BigEndian.PutUint16(out[2:], flags)
 	return out
+}
+
+// typeName is the mnemonic of a query type for Metrics ("other" for a
+// type without one, so that labels stay few).
+func typeName(t uint16) string {
+	if s, ok := dns.TypeToString[t]; ok {
+		return s
+	}
+	return "other"
+}
+
+// rcodeName is the mnemonic of an rcode for Metrics.
+func rcodeName(rc int) string {
+	if s, ok := dns.RcodeToString[rc]; ok {
+		return s
+	}
+	return "other"
 }

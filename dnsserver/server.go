@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 
@@ -32,7 +33,8 @@ type StateSource interface {
 // sensible default.
 type Config struct {
 	// Addr is the "host:port" for both UDP and TCP; with port 0 a free
-	// port is chosen for UDP and the same one is used for TCP.
+	// port is chosen for TCP and the same one is used for UDP. A second
+	// server on an address in use fails to start (see listen).
 	Addr string
 	// NodeID is answered in the EDNS0 NSID option.
 	NodeID string
@@ -56,6 +58,28 @@ type Config struct {
 	// (default 5), NotifyTimeout how long each try waits (default 2s).
 	NotifyRetries int
 	NotifyTimeout time.Duration
+	// Metrics, when not nil, observes every answered query (see Metrics).
+	Metrics Metrics
+
+	// Resolver is the "host:port" of the recursive resolver that
+	// flattened hostname endpoints are resolved through (see
+	// flatten.go); empty means the first nameserver of
+	// /etc/resolv.conf. Each node resolves for itself.
+	Resolver string
+	// ResolverTimeout bounds one query to the resolver (default 2s).
+	ResolverTimeout time.Duration
+	// FlattenMinRefresh and FlattenMaxRefresh bound how often a
+	// flattened target is re-queried: at half its TTL, but no sooner
+	// than the minimum (default 5s) and no later than the maximum
+	// (default 5m). Failed refreshes are retried from the minimum,
+	// doubling up to the maximum.
+	FlattenMinRefresh time.Duration
+	FlattenMaxRefresh time.Duration
+	// FlattenMaxStale is how long past its TTL the last good answer of a
+	// target is served while refreshing it fails (default 1h; RFC 8767
+	// serves stale data for up to days). After that the endpoint answers
+	// nothing until the resolver answers again.
+	FlattenMaxStale time.Duration
 }
 
 // Server is the authoritative DNS server of one node.
@@ -65,10 +89,11 @@ type Server struct {
 	handler *Handler
 	log     *slog.Logger
 	notify  *notifier
+	flat    *flattener
 
 	mu      sync.Mutex
-	udp     []*net.UDPConn // one per worker, sharing the port with SO_REUSEPORT
-	tcp     *net.TCPListener
+	udp     []*net.UDPConn   // one per worker, sharing the port with SO_REUSEPORT
+	tcp     *net.TCPListener // bound first, without SO_REUSEPORT: the port's lock
 	conns   map[net.Conn]struct{}
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -102,12 +127,38 @@ func New(cfg Config, src StateSource) (*Server, error) {
 	if cfg.NotifyTimeout <= 0 {
 		cfg.NotifyTimeout = 2 * time.Second
 	}
+	if cfg.ResolverTimeout <= 0 {
+		cfg.ResolverTimeout = 2 * time.Second
+	}
+	if cfg.FlattenMinRefresh <= 0 {
+		cfg.FlattenMinRefresh = 5 * time.Second
+	}
+	if cfg.FlattenMaxRefresh <= 0 {
+		cfg.FlattenMaxRefresh = 5 * time.Minute
+	}
+	if cfg.FlattenMaxRefresh < cfg.FlattenMinRefresh {
+		return nil, fmt.Errorf("dnsserver: flatten max refresh %v is below the min refresh %v", cfg.FlattenMaxRefresh, cfg.FlattenMinRefresh)
+	}
+	if cfg.FlattenMaxStale <= 0 {
+		cfg.FlattenMaxStale = time.Hour
+	}
+	if cfg.Resolver != "" {
+		if h, p, err := net.SplitHostPort(cfg.Resolver); err != nil || h == "" || p == "" {
+			return nil, fmt.Errorf("dnsserver: resolver %q is not host:port", cfg.Resolver)
+		}
+	} else if rc, err := dns.ClientConfigFromFile("/etc/resolv.conf"); err == nil && len(rc.Servers) > 0 {
+		// No resolver found leaves it empty: flattening then fails with
+		// a clear error in the log, and the rest of the server works.
+		cfg.Resolver = net.JoinHostPort(rc.Servers[0], rc.Port)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := NewHandler(HandlerConfig{NodeID: cfg.NodeID, TSIGKeys: cfg.TSIGKeys, Logger: log})
-	return &Server{cfg: cfg, src: src, handler: h, log: log, conns: map[net.Conn]struct{}{},
+	h := NewHandler(HandlerConfig{NodeID: cfg.NodeID, TSIGKeys: cfg.TSIGKeys, Logger: log, Metrics: cfg.Metrics})
+	fl := newFlattener(cfg, log, h.setFlat)
+	h.onTargets = fl.setTargets
+	return &Server{cfg: cfg, src: src, handler: h, log: log, conns: map[net.Conn]struct{}{}, flat: fl,
 		notify: newNotifier(h.tsig, cfg.NotifyRetries, cfg.NotifyTimeout, log)}, nil
 }
 
@@ -139,7 +190,11 @@ func (s *Server) Start(ctx context.Context) error {
 		s.wg.Add(1)
 		go s.serveUDP(u)
 	}
-	s.wg.Add(3)
+	s.wg.Add(4)
+	go func() {
+		defer s.wg.Done()
+		s.flat.run(runCtx)
+	}()
 	go s.serveTCP()
 	go s.follow(runCtx, st, changed)
 	go func() { // stop when the caller's ctx ends
@@ -244,8 +299,13 @@ func (s *Server) apply(ctx context.Context, st *policy.State) {
 // udpBatch is how many datagrams one recvmmsg/sendmmsg call moves.
 const udpBatch = 32
 
-// listen binds n UDP sockets and a TCP listener on the same port. With
-// port 0, a port free for UDP may be taken for TCP: it then tries others.
+// listen binds a TCP listener and n UDP sockets on the same port. The TCP
+// listener is bound first and without SO_REUSEPORT: it is the lock that
+// makes a second server on the same address fail to start, instead of
+// silently sharing the UDP traffic through SO_REUSEPORT (every server
+// binds TCP first, so the second one never reaches its UDP sockets). With
+// port 0 the TCP listener picks the port; when UDP is taken there it
+// tries others.
 func listen(ctx context.Context, addr string, n int) ([]*net.UDPConn, *net.TCPListener, error) {
 	host, port, _ := net.SplitHostPort(addr)
 	tries := 1
@@ -255,28 +315,27 @@ func listen(ctx context.Context, addr string, n int) ([]*net.UDPConn, *net.TCPLi
 	var lc net.ListenConfig
 	var err error
 	for range tries {
-		var udps []*net.UDPConn
-		udps, err = listenUDP(ctx, addr, n)
-		if err != nil {
-			return nil, nil, err
-		}
-		_, p, _ := net.SplitHostPort(udps[0].LocalAddr().String())
 		var ln net.Listener
-		ln, err = lc.Listen(ctx, "tcp", net.JoinHostPort(host, p))
+		ln, err = lc.Listen(ctx, "tcp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dnsserver: listen tcp %s: %w", addr, err)
+		}
+		_, p, _ := net.SplitHostPort(ln.Addr().String())
+		var udps []*net.UDPConn
+		udps, err = listenUDP(ctx, net.JoinHostPort(host, p), n)
 		if err == nil {
 			return udps, ln.(*net.TCPListener), nil
 		}
-		for _, u := range udps {
-			u.Close()
-		}
+		ln.Close()
 	}
-	return nil, nil, fmt.Errorf("dnsserver: listen tcp on the UDP port: %w", err)
+	return nil, nil, err
 }
 
 // listenUDP binds n UDP sockets to addr with SO_REUSEPORT, so that the
 // kernel spreads clients over them and each worker reads its own socket
 // (readers sharing one socket contend and run slower than one). With port
-// 0 the first socket picks the port and the others join it.
+// 0 the first socket picks the port and the others join it. Callers hold
+// the TCP port first (see listen).
 func listenUDP(ctx context.Context, addr string, n int) ([]*net.UDPConn, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error

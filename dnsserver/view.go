@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -22,6 +23,10 @@ const defaultTTL = 3600
 type view struct {
 	zones map[string]*zoneView // canonical apex -> zone
 	index uint64               // State.Index it was compiled from
+	// flatTargets are the hostnames (canonical, sorted, unique) of every
+	// endpoint that answers flattened, whether a candidate now or not,
+	// so that a failover finds them resolved.
+	flatTargets []string
 
 	// memo holds replies of the fast path (see fast.go): key -> []byte.
 	memo      sync.Map
@@ -65,18 +70,31 @@ type poolView struct {
 	a, aaaa  []dns.RR // failover and multivalue: every candidate's addresses
 	cname    dns.RR   // failover and multivalue: used when no candidate has addresses
 	multiple bool     // multivalue: shuffle per response
+	// aFlat and aaaaFlat (failover and multivalue) are the clocks of the
+	// flattened candidates whose addresses are in a and aaaa: the answer
+	// TTL counts down with them.
+	aFlat, aaaaFlat []*flatClock
+	flat            bool             // some candidate is flattened
+	now             func() time.Time // for the TTL of flattened answers
 }
 
 // choice is one endpoint's records.
 type choice struct {
 	a, aaaa []dns.RR
 	cname   dns.RR
+	flat    *flatClock // flattened: the expiry of a and aaaa; nil otherwise
 }
 
-// compile builds the view of st. It fails, changing nothing, when the spec
-// holds data that cannot be served; warn receives problems that only
-// leave one answer out.
-func compile(st *policy.State, warn func(msg string, args ...any)) (*view, error) {
+// fixed reports whether the pool's answer is the same for every query
+// (so that it may be memoized): not chosen at random, not flattened.
+func (p *poolView) fixed() bool {
+	return !p.multiple && p.policy != policy.PolicyWeighted && !p.flat
+}
+
+// compile builds the view of st, with the addresses of flattened
+// hostname endpoints from flat (nil: none resolved yet). It fails,
+// changing nothing, when the spec holds data that cannot be served.
+func compile(st *policy.State, flat flatTable, now func() time.Time) (*view, error) {
 	v := &view{zones: map[string]*zoneView{}, index: st.Index}
 	if st.Spec == nil {
 		return v, nil
@@ -88,6 +106,7 @@ func compile(st *policy.State, warn func(msg string, args ...any)) (*view, error
 		}
 		v.zones[z.apex] = z
 	}
+	targets := map[string]bool{}
 	for i := range st.Spec.Pools {
 		p := &st.Spec.Pools[i]
 		name := policy.CanonicalName(p.Name)
@@ -95,26 +114,26 @@ func compile(st *policy.State, warn func(msg string, args ...any)) (*view, error
 		if z == nil {
 			continue // published elsewhere (Route53)
 		}
-		pv, err := compilePool(st, p, name)
-		if err != nil {
-			return nil, fmt.Errorf("pools[%d] %s: %w", i, p.Name, err)
-		}
 		n := z.ensure(name)
 		if n.pool != nil {
 			return nil, fmt.Errorf("pools[%d] %s: a second pool with this name", i, p.Name)
 		}
-		if len(n.sets) > 0 {
-			// A pool at a name with other data (the apex, say) answers
-			// A and AAAA; a CNAME cannot live beside other data, so
-			// hostname endpoints answer nothing there until they are
-			// flattened.
-			for _, t := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCNAME} {
-				if len(n.sets[t]) > 0 {
-					return nil, fmt.Errorf("pools[%d] %s: the name also holds %s records", i, p.Name, dns.TypeToString[t])
-				}
+		// A pool at a name with other data (the apex, say) answers A and
+		// AAAA beside it; a CNAME cannot live beside other data (RFC
+		// 1034 section 3.6.2), so its hostname endpoints are flattened.
+		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCNAME} {
+			if len(n.sets[t]) > 0 {
+				return nil, fmt.Errorf("pools[%d] %s: the name also holds %s records", i, p.Name, dns.TypeToString[t])
 			}
-			if pv.dropCNAME() {
-				warn("dns: pool beside other data cannot answer with a CNAME; its hostname endpoints answer nothing", "pool", p.Name)
+		}
+		besideData := len(n.sets) > 0
+		pv, err := compilePool(st, p, name, besideData, flat, now)
+		if err != nil {
+			return nil, fmt.Errorf("pools[%d] %s: %w", i, p.Name, err)
+		}
+		for k := range p.Endpoints {
+			if ep := &p.Endpoints[k]; flattened(ep, besideData) {
+				targets[policy.CanonicalName(ep.Target)] = true
 			}
 		}
 		n.pool = pv
@@ -122,7 +141,19 @@ func compile(st *policy.State, warn func(msg string, args ...any)) (*view, error
 	for _, z := range v.zones {
 		z.link()
 	}
+	for t := range targets {
+		v.flatTargets = append(v.flatTargets, t)
+	}
+	slices.Sort(v.flatTargets)
 	return v, nil
+}
+
+// flattened reports whether ep answers with its target's addresses
+// instead of a CNAME: it has a target and no addresses, and either asks
+// for it (flatten: true) or its pool's name holds other data (the zone
+// apex), where a CNAME is not allowed.
+func flattened(ep *policy.Endpoint, besideData bool) bool {
+	return ep.Target != "" && len(ep.Addresses) == 0 && (ep.Flatten || besideData)
 }
 
 // zoneOf returns the most specific zone holding the canonical name.
@@ -284,24 +315,76 @@ func addrRR(owner string, ttl uint32, s string) (dns.RR, error) {
 	return &dns.AAAA{Hdr: hdr, AAAA: a.AsSlice()}, nil
 }
 
-// parseRR reads one value in presentation format; relative names in it are
-// relative to the zone apex.
+// parseRR reads one value of a spec record. The types a spec may hold
+// are read with policy's rdata parsers (the ones validation uses, so what
+// validates is what is served); names in them may be relative to the
+// zone apex. Any other type goes through the zone-file parser.
 func parseRR(owner string, ttl uint32, typ, val, apex string) (dns.RR, error) {
 	t, ok := dns.StringToType[strings.ToUpper(typ)]
 	if !ok {
 		return nil, fmt.Errorf("unknown record type %q", typ)
 	}
-	if t == dns.TypeSOA {
-		return nil, fmt.Errorf("SOA records come from the zone's soa block")
-	}
-	if t == dns.TypeTXT && !strings.HasPrefix(strings.TrimSpace(val), `"`) {
-		// Unquoted text is taken literally: one string, cut every 255
-		// octets (as policy reads it: "v=spf1 -all" is one string).
-		var txt []string
-		for len(val) > 255 {
-			txt, val = append(txt, val[:255]), val[255:]
+	hdr := dns.RR_Header{Name: owner, Rrtype: t, Class: dns.ClassINET, Ttl: ttl}
+	host := func(h string) string {
+		if h == "." {
+			return h
 		}
-		return &dns.TXT{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl}, Txt: append(txt, val)}, nil
+		return policy.AbsName(h, apex)
+	}
+	switch t {
+	case dns.TypeSOA:
+		return nil, fmt.Errorf("SOA records come from the zone's soa block")
+	case dns.TypeA:
+		a, err := policy.ParseA(val)
+		if err != nil {
+			return nil, err
+		}
+		return &dns.A{Hdr: hdr, A: a.AsSlice()}, nil
+	case dns.TypeAAAA:
+		a, err := policy.ParseAAAA(val)
+		if err != nil {
+			return nil, err
+		}
+		return &dns.AAAA{Hdr: hdr, AAAA: a.AsSlice()}, nil
+	case dns.TypeCNAME:
+		h, err := policy.ParseHost(val)
+		if err != nil {
+			return nil, err
+		}
+		return &dns.CNAME{Hdr: hdr, Target: host(h)}, nil
+	case dns.TypeNS:
+		h, err := policy.ParseHost(val)
+		if err != nil {
+			return nil, err
+		}
+		return &dns.NS{Hdr: hdr, Ns: host(h)}, nil
+	case dns.TypeMX:
+		pref, h, err := policy.ParseMX(val)
+		if err != nil {
+			return nil, err
+		}
+		return &dns.MX{Hdr: hdr, Preference: pref, Mx: host(h)}, nil
+	case dns.TypeSRV:
+		prio, weight, port, h, err := policy.ParseSRV(val)
+		if err != nil {
+			return nil, err
+		}
+		return &dns.SRV{Hdr: hdr, Priority: prio, Weight: weight, Port: port, Target: host(h)}, nil
+	case dns.TypeCAA:
+		flags, tag, value, err := policy.ParseCAA(val)
+		if err != nil {
+			return nil, err
+		}
+		return &dns.CAA{Hdr: hdr, Flag: flags, Tag: strings.ToLower(tag), Value: value}, nil
+	case dns.TypeTXT:
+		txt, err := policy.ParseTXT(val)
+		if err != nil {
+			return nil, err
+		}
+		for i := range txt {
+			txt[i] = escapeTXT(txt[i])
+		}
+		return &dns.TXT{Hdr: hdr, Txt: txt}, nil
 	}
 	zp := dns.NewZoneParser(strings.NewReader(fmt.Sprintf("%s %d IN %s %s\n", owner, ttl, dns.TypeToString[t], val)), apex, "")
 	rr, ok := zp.Next()
@@ -316,6 +399,36 @@ func parseRR(owner string, ttl uint32, typ, val, apex string) (dns.RR, error) {
 	}
 	lowerNames(rr)
 	return rr, nil
+}
+
+// escapeTXT writes a character string (raw octets, as policy.ParseTXT
+// returns them) in the escaped form that miekg/dns keeps in dns.TXT and
+// reads back when packing: backslash and double quote escaped, octets
+// outside printable ASCII as \DDD.
+func escapeTXT(s string) string {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\\' || c == '"' || c < ' ' || c > '~' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' || c == '"':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < ' ' || c > '~':
+			fmt.Fprintf(&b, "\\%03d", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // lowerNames lower-cases the domain names inside the data of common types,
@@ -394,13 +507,17 @@ func (z *zoneView) link() {
 	}
 }
 
-func compilePool(st *policy.State, p *policy.Pool, name string) (*poolView, error) {
+// compilePool builds the answer of pool p at name. A flattened endpoint
+// (see flattened) answers with the addresses flat holds for its target,
+// and with nothing (so NODATA when it is the pool's only candidate) until
+// its target has been resolved; other hostname endpoints answer a CNAME.
+func compilePool(st *policy.State, p *policy.Pool, name string, besideData bool, flat flatTable, now func() time.Time) (*poolView, error) {
 	ans := st.PoolAnswer(p)
-	pv := &poolView{ttl: p.TTL, policy: ans.Policy, weights: ans, total: ans.TotalWeight()}
+	pv := &poolView{ttl: p.TTL, policy: ans.Policy, weights: ans, total: ans.TotalWeight(), now: now}
 	if pv.ttl == 0 {
 		pv.ttl = 60
 	}
-	for i, ep := range ans.Endpoints {
+	for _, ep := range ans.Endpoints {
 		var c choice
 		for j, a := range ep.Addresses {
 			rr, err := addrRR(name, pv.ttl, a)
@@ -418,15 +535,35 @@ func compilePool(st *policy.State, p *policy.Pool, name string) (*poolView, erro
 			if _, ok := dns.IsDomainName(target); !ok {
 				return nil, fmt.Errorf("endpoint %s: target %q is not a domain name", ep.Name, ep.Target)
 			}
-			c.cname = &dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: pv.ttl}, Target: target}
+			if flattened(ep, besideData) {
+				pv.flat = true
+				f := flat[target]
+				c.flat = f.clock
+				if c.flat == nil {
+					c.flat = &flatClock{} // not resolved yet: no addresses
+				}
+				for _, a := range f.a {
+					c.a = append(c.a, &dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: pv.ttl}, A: a.AsSlice()})
+				}
+				for _, a := range f.aaaa {
+					c.aaaa = append(c.aaaa, &dns.AAAA{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: pv.ttl}, AAAA: a.AsSlice()})
+				}
+			} else {
+				c.cname = &dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: pv.ttl}, Target: target}
+			}
 		}
 		pv.choices = append(pv.choices, c)
-		_ = i
 	}
 	if ans.Policy != policy.PolicyWeighted {
 		for _, c := range pv.choices {
 			pv.a = appendUnique(pv.a, c.a)
 			pv.aaaa = appendUnique(pv.aaaa, c.aaaa)
+			if c.flat != nil && len(c.a) > 0 {
+				pv.aFlat = append(pv.aFlat, c.flat)
+			}
+			if c.flat != nil && len(c.aaaa) > 0 {
+				pv.aaaaFlat = append(pv.aaaaFlat, c.flat)
+			}
 			if pv.cname == nil && c.cname != nil {
 				pv.cname = c.cname
 			}
@@ -437,17 +574,6 @@ func compilePool(st *policy.State, p *policy.Pool, name string) (*poolView, erro
 		pv.multiple = ans.Policy == policy.PolicyMultivalue
 	}
 	return pv, nil
-}
-
-// dropCNAME removes the CNAME answers of p and reports whether it had any.
-func (p *poolView) dropCNAME() bool {
-	had := p.cname != nil
-	p.cname = nil
-	for i := range p.choices {
-		had = had || p.choices[i].cname != nil
-		p.choices[i].cname = nil
-	}
-	return had
 }
 
 func appendUnique(dst, src []dns.RR) []dns.RR {

@@ -56,6 +56,24 @@ func (h *Handler) transfer(c net.Conn, bw *bufio.Writer, req *dns.Msg, remote ne
 	}
 	q := req.Question[0]
 	v := h.view.Load()
+	if h.metrics != nil {
+		start, rcode, zone := time.Now(), dns.RcodeSuccess, ""
+		if v != nil {
+			if z := v.zoneOf(lower(q.Name)); z != nil {
+				zone = z.apex
+			}
+		}
+		defer func() {
+			h.metrics.ObserveQuery(zone, typeName(q.Qtype), rcodeName(rcode), time.Since(start))
+		}()
+		send0 := send
+		send = func(m *dns.Msg, first bool) error {
+			if first {
+				rcode = m.Rcode
+			}
+			return send0(m, first)
+		}
+	}
 	var z *zoneView
 	if v != nil {
 		z = v.zones[lower(q.Name)]
@@ -74,7 +92,7 @@ func (h *Handler) transfer(c net.Conn, bw *bufio.Writer, req *dns.Msg, remote ne
 		m.Rcode = dns.RcodeRefused
 		return send(m, true)
 	}
-	rrs := z.axfrRecords()
+	rrs := z.axfrRecords(h.now())
 	h.log.Info("dns: zone transfer", "zone", z.apex, "remote", remote.String(), "key", key, "serial", z.soa.Serial, "records", len(rrs))
 	for i := 0; i < len(rrs); i += xfrChunk {
 		m := reply()
@@ -85,6 +103,48 @@ func (h *Handler) transfer(c net.Conn, bw *bufio.Writer, req *dns.Msg, remote ne
 		}
 	}
 	return nil
+}
+
+// ixfrOverUDP answers an IXFR query that came over UDP: with the zone's
+// current SOA alone, in the answer section. RFC 1995 section 2 gives this
+// reply both when the client is already up to date ("replied to with a
+// single SOA record of the server's current version") and when the
+// transfer does not fit in one UDP packet ("responded to with a single
+// SOA record of the server's current version to inform the client that a
+// TCP query should be initiated"). We keep no history of changes, so a
+// client behind us always needs the full transfer over TCP: the SOA alone
+// is the right reply either way. The zone's transfer rule applies as over
+// TCP (REFUSED when the client may not transfer; NOTAUTH for a name in a
+// zone that is not its apex; REFUSED outside our zones; SERVFAIL before
+// the first state).
+func ixfrOverUDP(v *view, req *dns.Msg, remote netip.AddrPort, key string) *dns.Msg {
+	m := new(dns.Msg)
+	m.Id = req.Id
+	m.Response = true
+	m.Opcode = req.Opcode
+	m.RecursionDesired = req.RecursionDesired
+	m.CheckingDisabled = req.CheckingDisabled
+	m.Question = req.Question
+	if opt := req.IsEdns0(); opt != nil {
+		ropt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		ropt.SetUDPSize(advertisedUDPSize)
+		m.Extra = []dns.RR{ropt}
+	}
+	name := lower(req.Question[0].Name)
+	switch {
+	case v == nil:
+		m.Rcode = dns.RcodeServerFailure
+	case v.zones[name] == nil && v.zoneOf(name) != nil:
+		m.Rcode = dns.RcodeNotAuth
+	case v.zones[name] == nil:
+		m.Rcode = dns.RcodeRefused
+	case !v.zones[name].transferAllowed(remote, key):
+		m.Rcode = dns.RcodeRefused
+	default:
+		m.Authoritative = true
+		m.Answer = []dns.RR{v.zones[name].soa}
+	}
+	return m
 }
 
 // transferAllowed reports whether a client at remote signing with key
@@ -109,8 +169,9 @@ func (z *zoneView) transferAllowed(remote netip.AddrPort, key string) bool {
 }
 
 // axfrRecords lists the zone for a transfer: SOA, every record (pools as
-// their current answers, every candidate of a weighted pool), SOA.
-func (z *zoneView) axfrRecords() []dns.RR {
+// their current answers, every candidate of a weighted pool; flattened
+// addresses with their TTL at now), SOA.
+func (z *zoneView) axfrRecords(now time.Time) []dns.RR {
 	names := make([]string, 0, len(z.nodes))
 	for name := range z.nodes {
 		names = append(names, name)
@@ -128,8 +189,8 @@ func (z *zoneView) axfrRecords() []dns.RR {
 			var set []dns.RR
 			var cn dns.RR
 			for _, c := range p.choices {
-				set = appendUnique(set, c.a)
-				set = appendUnique(set, c.aaaa)
+				set = appendUnique(set, flatSet(p, c.a, c.flat, now))
+				set = appendUnique(set, flatSet(p, c.aaaa, c.flat, now))
 				if cn == nil && c.cname != nil {
 					cn = c.cname
 				}
@@ -141,6 +202,21 @@ func (z *zoneView) axfrRecords() []dns.RR {
 		}
 	}
 	return append(out, z.soa)
+}
+
+// flatSet returns set (one type of a choice of pool p) with the TTL
+// counting down when the choice is flattened (clock not nil).
+func flatSet(p *poolView, set []dns.RR, clock *flatClock, now time.Time) []dns.RR {
+	if clock == nil || len(set) == 0 {
+		return set
+	}
+	ttl := flatTTL(p.ttl, []*flatClock{clock}, set[0].Header().Rrtype, now)
+	out := make([]dns.RR, len(set))
+	for i, rr := range set {
+		out[i] = dns.Copy(rr)
+		out[i].Header().Ttl = ttl
+	}
+	return out
 }
 
 // notifier sends NOTIFY to a zone's secondaries when its serial changes,
