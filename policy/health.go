@@ -215,12 +215,13 @@ func (s *State) unhealthyViews(views EndpointViews) int {
 }
 
 // EndpointHealth returns the effective health of endpoint ep of pool
-// (found case-insensitively) with every node's view. An unknown pool or
+// (found case-insensitively, trailing dot optional) with every node's view
+// and the overrides on it. An unknown pool or
 // endpoint is reported healthy without views.
 func (s *State) EndpointHealth(pool, ep string) EndpointHealth {
 	h := EndpointHealth{Pool: pool, Endpoint: ep, Healthy: true, Voters: s.Voters()}
 	quorum := 0
-	if p := s.Spec.Pool(pool); p != nil {
+	if p := s.lookupPool(pool); p != nil {
 		h.Pool = p.Name
 		quorum = p.Check.Quorum
 	}

@@ -431,7 +431,7 @@ func TestState_IncrementalHealthMatchesFull(t *testing.T) {
 	eps := []string{"a", "b", "c"}
 	pools := []string{"www.example.test.", "mv.example.test."}
 	s := healthState(3, 0, healthSpec(0, ""))
-	withDown, flips := 0, 0
+	withDown, flips, holds := 0, 0, 0
 	for i := range 3000 {
 		prev := s
 		s = step(s, func(n *State) {
@@ -451,8 +451,24 @@ func TestState_IncrementalHealthMatchesFull(t *testing.T) {
 				n.UpsertMember(Member{ID: id, Voter: rng.IntN(4) != 0}, at0)
 			case op < 17:
 				n.RemoveMember(nodes[rng.IntN(len(nodes))], at0)
+			case op < 19:
+				kinds := []string{OverridePin, OverrideDrain, OverrideForce}
+				o := Override{Kind: kinds[rng.IntN(3)], Pool: pools[rng.IntN(2)], Endpoint: eps[rng.IntN(3)], Actor: "walk", Created: at0}
+				if o.Kind == OverrideForce {
+					o.State = []string{ForceUp, ForceDown}[rng.IntN(2)]
+				}
+				cand := *n
+				if rng.IntN(3) == 0 {
+					_, err := cand.ClearOverride(ClearOverrideCommand{Kind: o.Kind, Pool: o.Pool, Endpoint: o.Endpoint, Actor: "walk", At: at0}, n.Index)
+					if err == nil {
+						*n = cand
+					}
+				} else if _, err := cand.SetOverride(SetOverrideCommand{Override: o, Force: rng.IntN(2) == 0}, n.Index); err == nil {
+					*n = cand
+				}
 			default:
 				spec := healthSpec(rng.IntN(4), "")
+				spec.Pools[0].Failback = []string{"", "manual", "5m"}[rng.IntN(3)]
 				if rng.IntN(2) == 0 {
 					spec.Pools[0].Endpoints = spec.Pools[0].Endpoints[:2] // c leaves
 				}
@@ -466,6 +482,26 @@ func TestState_IncrementalHealthMatchesFull(t *testing.T) {
 		}
 		if s.Down != nil {
 			withDown++
+		}
+		for _, p := range s.Spec.Pools {
+			a := s.PoolAnswer(&p)
+			for _, ep := range a.Endpoints {
+				if _, drained := s.PoolOverrides[p.Name].Drain[ep.Name]; drained {
+					t.Fatalf("step %d: %s answers drained endpoint %s", i, p.Name, ep.Name)
+				}
+				if !a.AllDown && !a.Pinned && !s.EndpointHealthy(p.Name, ep.Name) {
+					t.Fatalf("step %d: %s answers unhealthy %s while not all down", i, p.Name, ep.Name)
+				}
+			}
+			if pin := s.PoolOverrides[p.Name].Pin; pin != nil && (len(a.Endpoints) != 1 || a.Endpoints[0].Name != pin.Endpoint) {
+				t.Fatalf("step %d: pinned %s answers %v", i, p.Name, a.Endpoints)
+			}
+			if _, held := s.Failbacks[p.Name]; held {
+				if g, _ := p.FailbackMode(); !g {
+					t.Fatalf("step %d: hold on ungated pool %s", i, p.Name)
+				}
+				holds++
+			}
 		}
 		if !cmp.Equal(s.Down, prev.Down) {
 			flips++
@@ -495,5 +531,8 @@ func TestState_IncrementalHealthMatchesFull(t *testing.T) {
 	if withDown < 300 || flips < 100 {
 		t.Errorf("only %d steps with a down endpoint and %d changes of health in 3000 steps", withDown, flips)
 	}
-	t.Logf("%d steps with a down endpoint, %d changes of health", withDown, flips)
+	if holds < 50 || len(s.Overrides()) == 0 && withDown == 0 {
+		t.Errorf("only %d steps with a failback hold", holds)
+	}
+	t.Logf("%d steps with a down endpoint, %d changes of health, %d with a failback hold", withDown, flips, holds)
 }
