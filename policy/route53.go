@@ -221,8 +221,8 @@ func Route53GroupOf(p *Pool, healthy func(ep *Endpoint) bool) Route53Group {
 // alias_hosted_zone_id), else every address of the type's family of the
 // answered endpoints; a CNAME holds the first answered endpoint's target.
 // Style weighted publishes one record set per endpoint, SetIdentifier the
-// endpoint's name, weighing the endpoint's weight while it is part of the
-// answer and 0 otherwise. When the answer is empty or every weight would
+// endpoint's name, weighing the endpoint's weight (at least 1) while it is
+// part of the answer and 0 otherwise. When the answer is empty or every weight would
 // be 0, both styles publish as if every endpoint were healthy, so a
 // weighted group never ends all zero by accident (Route 53 would then
 // spread traffic evenly, unhealthy endpoints included), and Route 53 mode
@@ -240,17 +240,22 @@ func Route53GroupFor(p *Pool, a PoolAnswer) Route53Group {
 	}
 	g.FailOpen = a.AllDown
 	if r.Style == Route53StyleWeighted {
-		in := make(map[string]bool, len(a.Endpoints))
-		for _, ep := range a.Endpoints {
-			in[ep.Name] = true
+		// An answered endpoint weighs the answer's weight (a weighted
+		// pool's), else its own, and never 0: a pinned endpoint of
+		// weight 0 still takes the traffic.
+		in := make(map[string]int64, len(a.Endpoints))
+		for i, ep := range a.Endpoints {
+			w := weightOf(ep)
+			if len(a.Weights) == len(a.Endpoints) {
+				w = a.Weights[i]
+			}
+			in[ep.Name] = int64(max(1, w))
 		}
 		weights := make([]int64, len(p.Endpoints))
 		total := int64(0)
 		for i := range p.Endpoints {
-			if ep := &p.Endpoints[i]; in[ep.Name] {
-				weights[i] = int64(weightOf(ep))
-				total += weights[i]
-			}
+			weights[i] = in[p.Endpoints[i].Name]
+			total += weights[i]
 		}
 		if total == 0 {
 			g.FailOpen = true

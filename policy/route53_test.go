@@ -346,3 +346,39 @@ func BenchmarkState_Route53Groups(b *testing.B) {
 		}
 	}
 }
+
+func TestRoute53GroupFor_followsOverrides(t *testing.T) {
+	s := loadRoute53Spec(t, `
+  - name: api.example.test.
+    policy: weighted
+    check: {type: tcp, port: 80}
+    route53: {zone_name: example.test}
+    endpoints:
+      - {name: use1, weight: 70, addresses: [198.51.100.1]}
+      - {name: euw1, weight: 30, addresses: [198.51.100.2]}
+      - {name: spare, weight: 0, addresses: [198.51.100.3]}
+  - name: www.example.test.
+    policy: failover
+    check: {type: tcp, port: 80}
+    route53: {zone_name: example.test}
+    endpoints:
+      - {name: use1, priority: 1, addresses: [198.51.100.1]}
+      - {name: euw1, priority: 2, addresses: [198.51.100.2]}
+`)
+	pin := func(ep string) *Override { return &Override{Kind: "pin", Endpoint: ep} }
+	st := &State{Spec: s, PoolOverrides: map[string]PoolOverrides{
+		"api.example.test.": {Pin: pin("spare")},
+		"www.example.test.": {Pin: pin("euw1")},
+	}}
+	gs := st.Route53Groups()
+	var ws []int64
+	for _, set := range gs[0].Sets {
+		ws = append(ws, *set.Weight)
+	}
+	if !slices.Equal(ws, []int64{0, 0, 1}) {
+		t.Errorf("weights with spare (weight 0) pinned = %v, want [0 0 1]", ws)
+	}
+	if v := gs[1].Sets[0].Values; !slices.Equal(v, []string{"198.51.100.2"}) {
+		t.Errorf("www pinned to euw1 publishes %v", v)
+	}
+}
