@@ -351,7 +351,8 @@ func (z *zoneView) resolve(m *dns.Msg, name string, qtype uint16, hops int) {
 }
 
 // answerNode adds the data of node n for qtype; owner is the name asked
-// for (different from n.name when n is a wildcard).
+// for (different from n.name when n is a wildcard). Positive answers get
+// no NS records in the authority section (see the package doc).
 func (z *zoneView) answerNode(m *dns.Msg, n *node, owner string, qtype uint16, hops int, synth bool) {
 	if n.pool != nil && (len(n.sets) == 0 || qtype == dns.TypeA || qtype == dns.TypeAAAA) {
 		z.answerPool(m, n.pool, owner, qtype, synth)
