@@ -23,7 +23,7 @@ import (
 )
 
 // buildDetour builds the binary once per test.
-func buildDetour(t *testing.T) string {
+func buildDetour(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "detour")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/detour")
@@ -53,7 +53,7 @@ func (p *proc) logs() string {
 
 // startServer runs "detour server" with args and waits for its
 // "node running" log record.
-func startServer(t *testing.T, bin, id, dir string, args ...string) *proc {
+func startServer(t testing.TB, bin, id, dir string, args ...string) *proc {
 	t.Helper()
 	p := &proc{id: id, dir: dir, done: make(chan struct{})}
 	full := append([]string{"server", "--node-id", id, "--region", "region-" + id, "--data-dir", dir,
@@ -118,7 +118,7 @@ func (p *proc) kill(sig syscall.Signal) {
 	}
 }
 
-func (p *proc) client(t *testing.T) *api.Client {
+func (p *proc) client(t testing.TB) *api.Client {
 	t.Helper()
 	c, err := api.NewClient(p.apiAddr, nil)
 	if err != nil {
@@ -128,7 +128,7 @@ func (p *proc) client(t *testing.T) *api.Client {
 }
 
 // cli runs a client command of the binary.
-func cli(t *testing.T, bin string, args ...string) (int, string, string) {
+func cli(t testing.TB, bin string, args ...string) (int, string, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
@@ -145,7 +145,7 @@ func cli(t *testing.T, bin string, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-func status(t *testing.T, p *proc) (api.Status, error) {
+func status(t testing.TB, p *proc) (api.Status, error) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	return p.client(t).Status(ctx)
@@ -153,7 +153,7 @@ func status(t *testing.T, p *proc) (api.Status, error) {
 
 // waitLeader waits until every process in ps agrees on a leader among
 // them and returns it.
-func waitLeader(t *testing.T, ps []*proc) *proc {
+func waitLeader(t testing.TB, ps []*proc) *proc {
 	t.Helper()
 	var leader *proc
 	testutil.WaitFor(t, 15*time.Second, func() bool {
@@ -176,7 +176,7 @@ func waitLeader(t *testing.T, ps []*proc) *proc {
 	return leader
 }
 
-func waitSpecVersion(t *testing.T, ps []*proc, v uint64) {
+func waitSpecVersion(t testing.TB, ps []*proc, v uint64) {
 	t.Helper()
 	testutil.WaitFor(t, 15*time.Second, func() bool {
 		for _, p := range ps {
@@ -189,7 +189,7 @@ func waitSpecVersion(t *testing.T, ps []*proc, v uint64) {
 	}, "spec version %d on every node", v)
 }
 
-func queryA(t *testing.T, addr, name string) string {
+func queryA(t testing.TB, addr, name string) string {
 	t.Helper()
 	m := new(dns.Msg)
 	m.SetQuestion(name, dns.TypeA)
