@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsr53 "github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/detour-dns/detour/internal/testutil"
+	"github.com/detour-dns/detour/policy"
 	"github.com/detour-dns/detour/route53/route53test"
 )
 
@@ -75,6 +76,7 @@ func TestReconciler_failoverIsOneChange(t *testing.T) {
 	src := newSource(stateWith(spec))
 	r, _ := startReconciler(t, Config{}, sdkClient(t, srv, Options{}), src)
 	waitInSync(t, r, 2, 5*time.Second)
+	pins := map[string]policy.PoolOverrides{"www.example.test.": {Pin: &policy.Override{Kind: "pin", Pool: "www.example.test.", Endpoint: "use1"}}}
 
 	t.Run("failover: primary down, secondary healthy", func(t *testing.T) {
 		srv.ResetCalls()
@@ -96,9 +98,24 @@ func TestReconciler_failoverIsOneChange(t *testing.T) {
 			t.Errorf("change %+v: want UPSERT www.example.com. 203.0.113.1", c)
 		}
 	})
+	t.Run("manual failover: pin back to the primary", func(t *testing.T) {
+		srv.ResetCalls()
+		st := stateWith(spec, "www.example.test./use1")
+		st.PoolOverrides = pins
+		src.Publish(st)
+		testutil.WaitFor(t, 5*time.Second, func() bool {
+			return values(srv, zid, "www.example.com.", "A", "") == "198.51.100.1,198.51.100.2"
+		}, "www pinned to the primary")
+		waitInSync(t, r, 2, 5*time.Second)
+		if calls := srv.CallsTo(r53Change); len(calls) != 1 || len(calls[0].Batch.Changes) != 1 || calls[0].Batch.Changes[0].Action != "UPSERT" {
+			t.Fatalf("calls %+v: want exactly one call with one UPSERT", calls)
+		}
+	})
 	t.Run("weighted: one load balancer down moves the whole group in one batch", func(t *testing.T) {
 		srv.ResetCalls()
-		src.Publish(stateWith(spec, "www.example.test./use1", "api.example.test./use1"))
+		st := stateWith(spec, "www.example.test./use1", "api.example.test./use1")
+		st.PoolOverrides = pins // www stays pinned: only api changes
+		src.Publish(st)
 		testutil.WaitFor(t, 5*time.Second, func() bool { return weight(srv, zid, "api.example.com.", "use1") == 0 }, "use1 weight 0")
 		waitInSync(t, r, 2, 5*time.Second)
 		calls := srv.CallsTo(r53Change)
