@@ -35,6 +35,15 @@ const (
 	// reportViewsType records one node's batch of views (and degraded
 	// flag): any number of verdicts in one entry.
 	reportViewsType msgType = 5
+	// setOverrideType sets an operator's override (pin, drain, force);
+	// the safety checks run in Apply.
+	setOverrideType msgType = 6
+	// clearOverrideType releases an override (an operator, or the leader
+	// when it expired).
+	clearOverrideType msgType = 7
+	// failbackType returns a held failover pool to its best healthy tier
+	// (an operator, or the leader when the hold time passed).
+	failbackType msgType = 8
 )
 
 // initClusterCmd is the payload of initClusterType.
@@ -66,6 +75,17 @@ type removeMemberCmd struct {
 // reportViewsCmd is the payload of reportViewsType; its At is stamped by
 // the leader that proposes it.
 type reportViewsCmd = policy.Report
+
+// setOverrideCmd is the payload of setOverrideType; Override.Created (and
+// Expires) are stamped by the leader that proposes it.
+type setOverrideCmd = policy.SetOverrideCommand
+
+// clearOverrideCmd is the payload of clearOverrideType; At is stamped by
+// the leader.
+type clearOverrideCmd = policy.ClearOverrideCommand
+
+// failbackCmd is the payload of failbackType; At is stamped by the leader.
+type failbackCmd = policy.FailbackCommand
 
 // encodeCommand returns the log entry for a command of type t.
 func encodeCommand(t msgType, payload any) ([]byte, error) {

@@ -46,11 +46,14 @@ func newFSM(logger *slog.Logger) *fsm {
 	f := &fsm{logger: logger, notify: make(chan struct{})}
 	f.state.Store(&policy.State{})
 	f.handlers = map[msgType]handler{
-		initClusterType:  {"init cluster", applyInitCluster},
-		applySpecType:    {"apply spec", applySpec},
-		upsertMemberType: {"upsert member", applyUpsertMember},
-		removeMemberType: {"remove member", applyRemoveMember},
-		reportViewsType:  {"report views", applyReportViews},
+		initClusterType:   {"init cluster", applyInitCluster},
+		applySpecType:     {"apply spec", applySpec},
+		upsertMemberType:  {"upsert member", applyUpsertMember},
+		removeMemberType:  {"remove member", applyRemoveMember},
+		reportViewsType:   {"report views", applyReportViews},
+		setOverrideType:   {"set override", applySetOverride},
+		clearOverrideType: {"clear override", applyClearOverride},
+		failbackType:      {"failback", applyFailback},
 	}
 	return f
 }
@@ -171,6 +174,33 @@ func applyReportViews(next *policy.State, index uint64, payload []byte) any {
 		return err
 	}
 	return nil
+}
+
+// overrideResponse is the FSM's response to an override command: the
+// result, or the refusal (a *policy.OverrideError) as an error.
+func overrideResponse(res policy.OverrideResult, err error) any {
+	if err != nil {
+		return err
+	}
+	return res
+}
+
+func applySetOverride(next *policy.State, index uint64, payload []byte) any {
+	var c setOverrideCmd
+	decodePayload("set override", index, payload, &c)
+	return overrideResponse(next.SetOverride(c, index))
+}
+
+func applyClearOverride(next *policy.State, index uint64, payload []byte) any {
+	var c clearOverrideCmd
+	decodePayload("clear override", index, payload, &c)
+	return overrideResponse(next.ClearOverride(c, index))
+}
+
+func applyFailback(next *policy.State, index uint64, payload []byte) any {
+	var c failbackCmd
+	decodePayload("failback", index, payload, &c)
+	return overrideResponse(next.Failback(c, index))
 }
 
 // publish makes s the current state and wakes everyone waiting in Watch.

@@ -262,7 +262,7 @@ func TestSnapshot_BadInputLeavesStateAlone(t *testing.T) {
 		name, data, want string
 	}{
 		{"empty", "", "read snapshot header"},
-		{"newer format", `{"format_version":3,"raft_index":5}` + "\n" + body, "format version 3 is not supported"},
+		{"newer format", `{"format_version":99,"raft_index":5}` + "\n" + body, "format version 99 is not supported"},
 		{"format zero", `{"format_version":0,"raft_index":5}` + "\n" + body, "format version 0 is not supported"},
 		{"truncated state", header + "\n" + body[:len(body)/2], "read snapshot state"},
 		{"index mismatch", `{"format_version":1,"raft_index":4}` + "\n" + body, "says raft index 4 but the state is at 5"},
@@ -303,15 +303,32 @@ func TestSnapshot_GoldenV1(t *testing.T) {
 	}
 }
 
-// TestSnapshot_Golden pins the current (version 2) encoding, with node
-// views, a degraded node, effective health and events: the golden file
-// must still decode to the same state, and today's encoder must still
-// write it byte for byte (or the format version must change).
+// TestSnapshot_GoldenV2 checks that a version 2 snapshot (written before
+// overrides existed) still decodes to the state it held.
+func TestSnapshot_GoldenV2(t *testing.T) {
+	golden, err := os.ReadFile(filepath.Join("testdata", "snapshot-v2.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeSnapshot(bytes.NewReader(golden))
+	if err != nil {
+		t.Fatalf("decode version 2 golden snapshot: %v", err)
+	}
+	if diff := cmp.Diff(withHealth(t).current(), got); diff != "" {
+		t.Errorf("version 2 golden snapshot decodes differently (-want +got):\n%s", diff)
+	}
+}
+
+// TestSnapshot_Golden pins the current (version 3) encoding, with node
+// views, a degraded node, effective health, events, overrides and a
+// failback hold: the golden file must still decode to the same state, and
+// today's encoder must still write it byte for byte (or the format version
+// must change).
 func TestSnapshot_Golden(t *testing.T) {
 	path := filepath.Join("testdata", fmt.Sprintf("snapshot-v%d.golden", snapshotFormatVersion))
-	want := withHealth(t).current()
-	if len(want.Events) == 0 || want.Down == nil || want.Views == nil || want.Degraded == nil {
-		t.Fatalf("the golden state lacks health data: %+v", want)
+	want := withOverrides(t).current()
+	if len(want.Events) == 0 || want.Down == nil || want.Views == nil || want.Degraded == nil || want.PoolOverrides == nil || want.Failbacks == nil {
+		t.Fatalf("the golden state lacks health or override data: %+v", want)
 	}
 	var buf bytes.Buffer
 	if err := encodeSnapshot(&buf, want); err != nil {

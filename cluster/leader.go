@@ -33,14 +33,18 @@ func (n *Node) leaderLoop(ctx context.Context, r *raft.Raft, notify <-chan bool)
 	}
 }
 
-// startLeaderWork runs establishLeadership in a goroutine and returns the
-// function that cancels it.
+// startLeaderWork runs establishLeadership, then the leader tasks
+// (expiry of overrides, timed failbacks), in a goroutine and returns the
+// function that cancels them.
 func (n *Node) startLeaderWork(ctx context.Context, r *raft.Raft) context.CancelFunc {
 	wctx, cancel := context.WithCancel(ctx)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		n.establishLeadership(wctx, r)
+		if wctx.Err() == nil {
+			n.leaderTasks(wctx)
+		}
 	}()
 	return cancel
 }

@@ -21,7 +21,12 @@ import (
 // reads only version 1 would silently drop the health state and diverge,
 // so it must refuse version 2. Version 1 snapshots still decode (no views,
 // no voters: every endpoint healthy until the leader records the voters).
-const snapshotFormatVersion = 2
+//
+// Version 3 adds operators' overrides (State.PoolOverrides) and failback
+// holds (State.Failbacks), again with the same layout: a binary that
+// reads only version 2 would drop them and answer differently, so it must
+// refuse version 3. Versions 1 and 2 still decode (no overrides).
+const snapshotFormatVersion = 3
 
 // minSnapshotFormatVersion is the oldest version this binary decodes.
 const minSnapshotFormatVersion = 1
