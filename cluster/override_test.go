@@ -178,7 +178,7 @@ func TestNode_OverrideBadRequests(t *testing.T) {
 			_, err := n.SetPin(ctx, PinRequest{Pool: pool0, Endpoint: "a", Actor: "a", ExpiresIn: -time.Second})
 			return err
 		},
-		"clear without pool": func() error { _, err := n.ClearDrain(ctx, ReleaseRequest{Endpoint: "a", Actor: "a"}); return err },
+		"clear without pool":     func() error { _, err := n.ClearDrain(ctx, ReleaseRequest{Endpoint: "a", Actor: "a"}); return err },
 		"failback without actor": func() error { _, err := n.Failback(ctx, FailbackRequest{Pool: pool0}); return err },
 	} {
 		if err := call(); !errors.Is(err, policy.ErrBadOverride) {
