@@ -8,7 +8,7 @@ FUZZTIME  ?= 30s
 TESTFLAGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help build test test-short lint fuzz cover bench cluster clean
+.PHONY: help build test test-short lint fuzz cover bench bench-failover cluster clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,6 +41,9 @@ cover: ## test (-short) with coverage; writes cover.out, prints the total
 
 bench: ## run the Go benchmarks briefly (see docs/performance.md for the full commands)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./...
+
+bench-failover: ## failover convergence, 20 trials on three processes (bench/failover.sh, about a minute)
+	./bench/failover.sh
 
 cluster: build ## run a local three-node cluster (scripts/cluster.sh)
 	DETOUR=$(BIN) ./scripts/cluster.sh
