@@ -1,4 +1,4 @@
-package route53
+package route53_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	awsr53 "github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/detour-dns/detour/internal/testutil"
 	"github.com/detour-dns/detour/policy"
+	"github.com/detour-dns/detour/route53"
 	"github.com/detour-dns/detour/route53/route53test"
 	"go.uber.org/goleak"
 )
@@ -23,7 +24,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// source is a StateSource whose states the test publishes.
+// source is a route53.StateSource whose states the test publishes.
 type source struct {
 	mu sync.Mutex
 	st *policy.State
@@ -68,9 +69,9 @@ func startStandIn(t *testing.T, opts route53test.Options) (*route53test.Server, 
 	return nil, ""
 }
 
-// sdkClient returns a client made by NewSDKClient for the stand-in, with
+// sdkClient returns a client made by route53.NewSDKClient for the stand-in, with
 // static credentials, a fast rate unless o sets one, and short backoff.
-func sdkClient(t *testing.T, srv *route53test.Server, o Options) *awsr53.Client {
+func sdkClient(t *testing.T, srv *route53test.Server, o route53.Options) *awsr53.Client {
 	t.Helper()
 	o.Endpoint = srv.URL()
 	o.Credentials = credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", "")
@@ -80,7 +81,7 @@ func sdkClient(t *testing.T, srv *route53test.Server, o Options) *awsr53.Client 
 	if o.MaxBackoff == 0 {
 		o.MaxBackoff = 20 * time.Millisecond
 	}
-	c, err := NewSDKClient(t.Context(), o)
+	c, err := route53.NewSDKClient(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func stateWith(spec *policy.Spec, down ...string) *policy.State {
 
 // startReconciler runs a reconciler until the returned stop is called (or
 // the test ends).
-func startReconciler(t *testing.T, cfg Config, c Client, src StateSource) (*Reconciler, func()) {
+func startReconciler(t *testing.T, cfg route53.Config, c route53.Client, src route53.StateSource) (*route53.Reconciler, func()) {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = testutil.Logger(t, slog.LevelWarn)
@@ -155,7 +156,7 @@ func startReconciler(t *testing.T, cfg Config, c Client, src StateSource) (*Reco
 	if cfg.RetryBase == 0 {
 		cfg.RetryBase, cfg.RetryMax = 20*time.Millisecond, 200*time.Millisecond
 	}
-	r, err := New(cfg, c)
+	r, err := route53.New(cfg, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func startReconciler(t *testing.T, cfg Config, c Client, src StateSource) (*Reco
 }
 
 // waitInSync waits until r reports n names, all in sync.
-func waitInSync(t *testing.T, r *Reconciler, n int, timeout time.Duration) {
+func waitInSync(t *testing.T, r *route53.Reconciler, n int, timeout time.Duration) {
 	t.Helper()
 	testutil.WaitFor(t, timeout, func() bool {
 		st := r.Status()
@@ -184,7 +185,7 @@ func waitInSync(t *testing.T, r *Reconciler, n int, timeout time.Duration) {
 			return false
 		}
 		for _, s := range st {
-			if s.State != StateInSync {
+			if s.State != route53.StateInSync {
 				return false
 			}
 		}
@@ -192,7 +193,7 @@ func waitInSync(t *testing.T, r *Reconciler, n int, timeout time.Duration) {
 	}, "%d names in sync (status %s)", n, statusString(r))
 }
 
-func statusString(r *Reconciler) string {
+func statusString(r *route53.Reconciler) string {
 	var b strings.Builder
 	for _, s := range r.Status() {
 		fmt.Fprintf(&b, "[%s %s %s %s %q]", s.Name, s.Type, s.State, s.ChangeID, s.Message)

@@ -1,4 +1,4 @@
-package route53
+package route53_test
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	awsr53 "github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/detour-dns/detour/internal/testutil"
 	"github.com/detour-dns/detour/policy"
+	"github.com/detour-dns/detour/route53"
 	"github.com/detour-dns/detour/route53/route53test"
 )
 
@@ -29,12 +30,12 @@ func TestReconciler_firstSyncCreatesRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := newSource(stateWith(loadSpec(t, wwwAndAPI)))
-	r, _ := startReconciler(t, Config{}, sdkClient(t, srv, Options{}), src)
+	r, _ := startReconciler(t, route53.Config{}, sdkClient(t, srv, route53.Options{}), src)
 
 	// The change stays PENDING until the stand-in says INSYNC.
 	testutil.WaitFor(t, 5*time.Second, func() bool {
 		st := r.Status()
-		return len(st) == 2 && st[0].State == StatePending && st[1].State == StatePending
+		return len(st) == 2 && st[0].State == route53.StatePending && st[1].State == route53.StatePending
 	}, "both names pending (%s)", statusString(r))
 	st := r.Status()
 	if st[0].ChangeID == "" || st[0].ChangeID != st[1].ChangeID || st[0].Since.IsZero() {
@@ -74,7 +75,7 @@ func TestReconciler_failoverIsOneChange(t *testing.T) {
 	srv, zid := startStandIn(t, route53test.Options{})
 	spec := loadSpec(t, wwwAndAPI)
 	src := newSource(stateWith(spec))
-	r, _ := startReconciler(t, Config{}, sdkClient(t, srv, Options{}), src)
+	r, _ := startReconciler(t, route53.Config{}, sdkClient(t, srv, route53.Options{}), src)
 	waitInSync(t, r, 2, 5*time.Second)
 	pins := map[string]policy.PoolOverrides{"www.example.test.": {Pin: &policy.Override{Kind: "pin", Pool: "www.example.test.", Endpoint: "use1"}}}
 
@@ -155,7 +156,7 @@ func TestReconciler_repairsDriftAtResync(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := newSource(stateWith(loadSpec(t, wwwAndAPI)))
-	r, _ := startReconciler(t, Config{ResyncInterval: 200 * time.Millisecond}, sdkClient(t, srv, Options{}), src)
+	r, _ := startReconciler(t, route53.Config{ResyncInterval: 200 * time.Millisecond}, sdkClient(t, srv, route53.Options{}), src)
 	waitInSync(t, r, 2, 5*time.Second)
 
 	// Someone else edits an owned record, deletes a weighted member, and
@@ -204,7 +205,7 @@ func TestReconciler_throttledConvergesWithinTheBucket(t *testing.T) {
 	spec := loadSpec(t, strings.Replace(pools, "route53: {zone_name: example.net}", "route53: {zone_name: example.net, record_name: app.example.net}", 1))
 	src := newSource(stateWith(spec))
 	const rate, burst = 5, 1
-	r, _ := startReconciler(t, Config{}, sdkClient(t, srv, Options{Rate: rate, Burst: burst, MaxBackoff: time.Millisecond}), src)
+	r, _ := startReconciler(t, route53.Config{}, sdkClient(t, srv, route53.Options{Rate: rate, Burst: burst, MaxBackoff: time.Millisecond}), src)
 	waitInSync(t, r, 3, 30*time.Second)
 	src.Publish(stateWith(spec, "www.example.test./use1"))
 	testutil.WaitFor(t, 30*time.Second, func() bool {
@@ -237,9 +238,9 @@ func TestReconciler_newLeaderMidBatchConverges(t *testing.T) {
 	src := newSource(stateWith(spec))
 	release := srv.HoldChanges()
 	defer release()
-	r1, stop1 := startReconciler(t, Config{}, sdkClient(t, srv, Options{}), src)
+	r1, stop1 := startReconciler(t, route53.Config{}, sdkClient(t, srv, route53.Options{}), src)
 	testutil.WaitFor(t, 5*time.Second, func() bool { return srv.HeldChanges() == 1 }, "the first leader's batch in flight")
-	if st := r1.Status(); len(st) != 2 || st[0].State != StateUnknown || st[1].State != StateUnknown {
+	if st := r1.Status(); len(st) != 2 || st[0].State != route53.StateUnknown || st[1].State != route53.StateUnknown {
 		t.Errorf("status with the first batch in flight: %+v; want both names unknown", st)
 	}
 	stop1() // leadership lost mid-batch
@@ -250,7 +251,7 @@ func TestReconciler_newLeaderMidBatchConverges(t *testing.T) {
 	// The state moves on, and a new leader starts from scratch while the
 	// old batch is still in flight.
 	src.Publish(stateWith(spec, "www.example.test./use1"))
-	r2, _ := startReconciler(t, Config{ResyncInterval: time.Hour}, sdkClient(t, srv, Options{}), src)
+	r2, _ := startReconciler(t, route53.Config{ResyncInterval: time.Hour}, sdkClient(t, srv, route53.Options{}), src)
 	testutil.WaitFor(t, 5*time.Second, func() bool { return srv.HeldChanges() == 2 }, "the new leader's batch in flight too")
 	release()
 	testutil.WaitFor(t, 10*time.Second, func() bool {
@@ -292,7 +293,7 @@ func TestReconciler_2000Pools(t *testing.T) {
 	spec := loadSpec(t, b.String())
 	src := newSource(stateWith(spec))
 	start := time.Now()
-	r, stop := startReconciler(t, Config{ResyncInterval: time.Hour}, sdkClient(t, srv, Options{}), src)
+	r, stop := startReconciler(t, route53.Config{ResyncInterval: time.Hour}, sdkClient(t, srv, route53.Options{}), src)
 	waitInSync(t, r, simple+weighted, 60*time.Second)
 	elapsed := time.Since(start)
 
@@ -315,7 +316,7 @@ func TestReconciler_2000Pools(t *testing.T) {
 			}
 			batchOf[key] = i
 		}
-		if records > MaxBatchRecords || chars > MaxBatchChars {
+		if records > route53.MaxBatchRecords || chars > route53.MaxBatchChars {
 			t.Errorf("batch %d: %d records, %d characters; over the limits", i, records, chars)
 		}
 		if c.Status != 200 {
@@ -352,7 +353,7 @@ func TestReconciler_2000Pools(t *testing.T) {
 	// A new leader reads everything back and finds nothing to change.
 	stop()
 	srv.ResetCalls()
-	r2, _ := startReconciler(t, Config{ResyncInterval: time.Hour}, sdkClient(t, srv, Options{}), src)
+	r2, _ := startReconciler(t, route53.Config{ResyncInterval: time.Hour}, sdkClient(t, srv, route53.Options{}), src)
 	waitInSync(t, r2, simple+weighted, 60*time.Second)
 	if n := len(srv.CallsTo(r53Change)); n != 0 {
 		t.Errorf("new leader sent %d change batches over records already in sync", n)
@@ -370,12 +371,12 @@ func TestReconciler_adopt(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := newSource(stateWith(loadSpec(t, wwwAndAPI)))
-	r, _ := startReconciler(t, Config{}, sdkClient(t, srv, Options{}), src)
+	r, _ := startReconciler(t, route53.Config{}, sdkClient(t, srv, route53.Options{}), src)
 
 	testutil.WaitFor(t, 5*time.Second, func() bool {
 		for _, s := range r.Status() {
 			if s.Name == "www.example.com." {
-				return s.State == StateRefused
+				return s.State == route53.StateRefused
 			}
 		}
 		return false
@@ -408,21 +409,21 @@ func TestReconciler_invalidChangeBatchReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := newSource(stateWith(loadSpec(t, wwwAndAPI)))
-	r, _ := startReconciler(t, Config{}, sdkClient(t, srv, Options{}), src)
+	r, _ := startReconciler(t, route53.Config{}, sdkClient(t, srv, route53.Options{}), src)
 	testutil.WaitFor(t, 5*time.Second, func() bool {
 		var www, api string
 		for _, s := range r.Status() {
 			switch s.Name {
 			case "www.example.com.":
 				www = s.State
-				if s.State == StateError && (len(s.Messages) == 0 || !strings.Contains(s.Messages[0], "CNAME")) {
+				if s.State == route53.StateError && (len(s.Messages) == 0 || !strings.Contains(s.Messages[0], "CNAME")) {
 					t.Errorf("messages %q: want Route 53's CNAME conflict", s.Messages)
 				}
 			case "api.example.com.":
 				api = s.State
 			}
 		}
-		return www == StateError && api == StateInSync
+		return www == route53.StateError && api == route53.StateInSync
 	}, "www in error and api in sync (status %s)", statusString(r))
 	if got := values(srv, zid, "www.example.com.", "CNAME", ""); got != "elsewhere.example.org." {
 		t.Errorf("the CNAME changed: %s", got)
@@ -437,7 +438,7 @@ func TestNewSDKClient_defaultChainAndEndpoint(t *testing.T) {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	t.Setenv("AWS_MAX_ATTEMPTS", "1")
-	c, err := NewSDKClient(t.Context(), Options{Endpoint: srv.URL()})
+	c, err := route53.NewSDKClient(t.Context(), route53.Options{Endpoint: srv.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,10 +446,10 @@ func TestNewSDKClient_defaultChainAndEndpoint(t *testing.T) {
 		t.Fatalf("get hosted zone through the stand-in: %v", err)
 	}
 	calls := srv.CallsTo("GetHostedZone")
-	if len(calls) != 1 || calls[0].SigningScope != "us-east-1/route53" || calls[0].MaxAttempts != DefaultMaxAttempts {
-		t.Errorf("calls %+v: want one signed us-east-1/route53 with max %d attempts (ours, not AWS_MAX_ATTEMPTS)", calls, DefaultMaxAttempts)
+	if len(calls) != 1 || calls[0].SigningScope != "us-east-1/route53" || calls[0].MaxAttempts != route53.DefaultMaxAttempts {
+		t.Errorf("calls %+v: want one signed us-east-1/route53 with max %d attempts (ours, not AWS_MAX_ATTEMPTS)", calls, route53.DefaultMaxAttempts)
 	}
-	if _, err := NewSDKClient(t.Context(), Options{Rate: -1}); err == nil {
+	if _, err := route53.NewSDKClient(t.Context(), route53.Options{Rate: -1}); err == nil {
 		t.Error("negative rate accepted")
 	}
 }
@@ -460,7 +461,7 @@ func TestNewSDKClient_retriesWithoutQuota(t *testing.T) {
 	if err := srv.SetFaults(route53test.Faults{ThrottleFraction: 0.75}); err != nil {
 		t.Fatal(err)
 	}
-	c := sdkClient(t, srv, Options{MaxAttempts: 10, MaxBackoff: time.Millisecond})
+	c := sdkClient(t, srv, route53.Options{MaxAttempts: 10, MaxBackoff: time.Millisecond})
 	for i := range 60 {
 		if _, err := c.GetHostedZone(t.Context(), &awsr53.GetHostedZoneInput{Id: aws.String(zid)}); err != nil {
 			t.Fatalf("call %d: %v", i, err)
@@ -475,10 +476,10 @@ func TestReconciler_backsOffOnFailure(t *testing.T) {
 	srv, _ := startStandIn(t, route53test.Options{})
 	spec := loadSpec(t, strings.ReplaceAll(wwwAndAPI, "zone_name: example.com", "zone_name: example.com, hosted_zone_id: ZNOSUCHZONE"))
 	src := newSource(stateWith(spec))
-	r, _ := startReconciler(t, Config{RetryBase: time.Hour, RetryMax: time.Hour}, sdkClient(t, srv, Options{MaxAttempts: 1}), src)
+	r, _ := startReconciler(t, route53.Config{RetryBase: time.Hour, RetryMax: time.Hour}, sdkClient(t, srv, route53.Options{MaxAttempts: 1}), src)
 	testutil.WaitFor(t, 5*time.Second, func() bool {
 		st := r.Status()
-		return len(st) == 2 && st[0].State == StateError && strings.Contains(st[0].Message, "ZNOSUCHZONE")
+		return len(st) == 2 && st[0].State == route53.StateError && strings.Contains(st[0].Message, "ZNOSUCHZONE")
 	}, "both names in error (status %s)", statusString(r))
 	// New states with the same desired records while the backoff runs
 	// make no calls; a state that changes a name's records is tried at
@@ -502,7 +503,7 @@ func TestReconciler_retriesPriorRequestAnd5xx(t *testing.T) {
 	}
 	srv.FailPriorRequest(zid, 3)
 	src := newSource(stateWith(loadSpec(t, wwwAndAPI)))
-	r, _ := startReconciler(t, Config{}, sdkClient(t, srv, Options{}), src)
+	r, _ := startReconciler(t, route53.Config{}, sdkClient(t, srv, route53.Options{}), src)
 	waitInSync(t, r, 2, 10*time.Second)
 	codes := map[string]int{}
 	for _, c := range srv.Calls() {
@@ -524,10 +525,10 @@ func TestReconciler_invalidChangeBatchForms(t *testing.T) {
 				t.Fatal(err)
 			}
 			src := newSource(stateWith(loadSpec(t, wwwAndAPI)))
-			r, _ := startReconciler(t, Config{}, sdkClient(t, srv, Options{}), src)
+			r, _ := startReconciler(t, route53.Config{}, sdkClient(t, srv, route53.Options{}), src)
 			testutil.WaitFor(t, 5*time.Second, func() bool {
 				for _, s := range r.Status() {
-					if s.Name == "www.example.com." && s.State == StateError {
+					if s.Name == "www.example.com." && s.State == route53.StateError {
 						return len(s.Messages) > 0 && strings.Contains(strings.Join(s.Messages, " "), "conflicting RRSet of type CNAME") &&
 							strings.Contains(s.Message, "conflicting RRSet of type CNAME")
 					}
