@@ -17,6 +17,7 @@ const (
 	KindRecord   = "record"
 	KindPool     = "pool"
 	KindEndpoint = "endpoint"
+	KindSettings = "settings"
 )
 
 // Change is one difference between two specs, as a dry run shows it.
@@ -111,6 +112,11 @@ func Diff(old, new *Spec) []Change {
 				}
 			}
 		}
+	}
+	var d []string
+	fieldDiffs("", reflect.ValueOf(*old), reflect.ValueOf(*new), &d, "zones", "pools")
+	if len(d) > 0 {
+		out = append(out, Change{OpChange, KindSettings, "settings", strings.Join(d, "; ")})
 	}
 	return out
 }

@@ -324,3 +324,20 @@ func TestState_EventsRetainedFromSettings(t *testing.T) {
 		t.Errorf("events_retained 5: %v", err)
 	}
 }
+
+func TestDiff_Settings(t *testing.T) {
+	a, b := healthSpec(0, ""), healthSpec(0, "")
+	b.Settings = &Settings{EventsRetained: 500}
+	b.Pools[0].Failback = "manual"
+	var got []string
+	for _, c := range Diff(a, b) {
+		got = append(got, c.String())
+	}
+	want := "change pool www.example.test.: failback \"\" -> manual|change settings settings: settings unset -> {events_retained 500}"
+	if s := strings.Join(got, "|"); s != want {
+		t.Errorf("diff %q, want %q", s, want)
+	}
+	if d := Diff(b, b); len(d) != 0 {
+		t.Errorf("identical specs differ: %v", d)
+	}
+}
