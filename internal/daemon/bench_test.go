@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -34,7 +33,7 @@ func benchApply(b *testing.B, onLeader bool) {
 	if onLeader {
 		client = c.Nodes[leader].Client
 	}
-	spec := exampleSpecB(b)
+	spec := exampleSpec(b)
 	ctx := b.Context()
 	var lat []time.Duration
 	failed := 0
@@ -61,13 +60,4 @@ func benchApply(b *testing.B, onLeader bool) {
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(float64(failed), "failed")
-}
-
-func exampleSpecB(b *testing.B) []byte {
-	b.Helper()
-	data, err := os.ReadFile("../../policy/testdata/example.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	return data
 }

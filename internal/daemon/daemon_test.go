@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -21,11 +24,22 @@ import (
 	"github.com/detour-dns/detour/internal/testutil/daemontest"
 )
 
-func exampleSpec(t *testing.T) []byte {
-	t.Helper()
+// exampleSpec returns the example spec with every endpoint's checks sent
+// to a local backend that always answers 200, so that the nodes' probes
+// keep every endpoint healthy whatever listens on the spec's addresses
+// (the e2e tests run backends there that fail on purpose).
+func exampleSpec(tb testing.TB) []byte {
+	tb.Helper()
 	b, err := os.ReadFile("../../policy/testdata/example.yaml")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
+	}
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	tb.Cleanup(ok.Close)
+	re := regexp.MustCompile(`(?m)^(\s+)(addresses: \[127\.0\.0\.1[123]\])$`)
+	b = re.ReplaceAll(b, []byte("${1}${2}\n${1}check_address: "+ok.Listener.Addr().String()))
+	if n := bytes.Count(b, []byte("check_address:")); n != 7 {
+		tb.Fatalf("example spec: %d endpoints routed to the local backend, want 7", n)
 	}
 	return b
 }
