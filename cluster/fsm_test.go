@@ -395,6 +395,10 @@ func FuzzApply(f *testing.F) {
 		{upsertMemberType, upsertMemberCmd{Member: policy.Member{ID: "n1"}}},
 		{removeMemberType, removeMemberCmd{ID: "n1"}},
 		{reportViewsType, reportViewsCmd{Node: "n1", Views: []policy.ViewUpdate{{Pool: "pool0.example.test.", Endpoint: "us-east-1"}}}},
+		{setOverrideType, setCmd(policy.OverrideDrain, "pool0.example.test.", "us-east-1", "", t0, false)},
+		{setOverrideType, setCmd(policy.OverrideForce, "pool0.example.test.", "eu-west-1", policy.ForceDown, t0, true)},
+		{clearOverrideType, clearOverrideCmd{Kind: policy.OverridePin, Pool: "pool0.example.test.", Actor: "a"}},
+		{failbackType, failbackCmd{Pool: "pool0.example.test.", Actor: "a"}},
 	} {
 		data, _ := encodeCommand(c.t, c.p)
 		f.Add(data)
@@ -431,7 +435,7 @@ func FuzzApply(f *testing.F) {
 				t.Fatalf("published state at index %d, want 100", fs.current().Index)
 			}
 		}
-		if len(before.Members) != beforeMembers {
+		if len(before.Members) != beforeMembers || before.PoolOverrides != nil || before.Failbacks != nil {
 			t.Fatal("Apply modified a published state")
 		}
 	})
