@@ -201,3 +201,25 @@ func TestValidate_Failback(t *testing.T) {
 		}
 	}
 }
+
+func TestState_SpecChangeStartsNoHold(t *testing.T) {
+	s := gatedState("manual")
+	spec := healthSpec(0, "")
+	spec.Pools[0].Failback = "manual"
+	spec.Pools[0].Endpoints = spec.Pools[0].Endpoints[1:] // the primary leaves
+	s = step(s, func(n *State) { n.ApplySpec(spec, n.Index, at0) })
+	if s.Failbacks != nil || !cmp.Equal(answerNames(s, www), []string{"b"}) {
+		t.Fatalf("spec change: holds %v answer %v", s.Failbacks, answerNames(s, www))
+	}
+	// A pool whose failback becomes auto loses its hold.
+	s = gatedState("manual")
+	s = reportDown(s, "a")
+	s = reportUp(s, at0, "a")
+	if _, ok := s.Failbacks[www]; !ok {
+		t.Fatal("no hold")
+	}
+	s = step(s, func(n *State) { n.ApplySpec(healthSpec(0, ""), n.Index, at0) })
+	if s.Failbacks != nil || !cmp.Equal(answerNames(s, www), []string{"a"}) {
+		t.Fatalf("failback auto: holds %v answer %v", s.Failbacks, answerNames(s, www))
+	}
+}

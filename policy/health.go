@@ -486,7 +486,7 @@ func (s *State) ApplySpec(spec *Spec, index uint64, at time.Time) {
 	s.addEvents(Event{Time: at, Kind: EventSpecApplied,
 		Reason:  fmt.Sprintf("spec version %d applied: %d zones, %d pools, %d endpoints", s.SpecVersion, len(spec.Zones), len(spec.Pools), endpoints),
 		Details: &EventDetails{SpecVersion: s.SpecVersion, Zones: len(spec.Zones), Pools: len(spec.Pools), Endpoints: endpoints}})
-	s.refreshHealth(&before, nil, at)
+	s.refresh(&before, nil, at, false) // a spec change starts no failback hold
 }
 
 // UpsertMember records m in s (an unpublished shallow copy of a published
@@ -557,6 +557,13 @@ func (s *State) RemoveMember(id string, at time.Time) {
 // whose effective health differs from before, and for every pool that
 // entered or left the all-down state.
 func (s *State) refreshHealth(before *State, touched touchSet, at time.Time) {
+	s.refresh(before, touched, at, true)
+}
+
+// refresh is refreshHealth; startHolds says whether a gated pool whose
+// best healthy tier got worse starts a failback hold (transitions driven
+// by health, not by a new spec).
+func (s *State) refresh(before *State, touched touchSet, at time.Time, startHolds bool) {
 	if s.Spec == nil {
 		s.Down = nil
 		return
@@ -629,7 +636,7 @@ func (s *State) refreshHealth(before *State, touched touchSet, at time.Time) {
 		} else {
 			down[p.Name] = pd
 		}
-		events = append(events, s.updateHold(before, p, bp, at, true)...)
+		events = append(events, s.updateHold(before, p, bp, at, startHolds)...)
 		if bp == nil {
 			continue
 		}
