@@ -189,7 +189,8 @@ func TestNode_OverrideBadRequests(t *testing.T) {
 
 // TestCluster_Overrides runs overrides on three loopback nodes: a pin
 // sent to the leader changes every node's answer, a follower refuses with
-// the leader's address, a refused unsafe drain changes nothing, an expiry
+// the leader's address, a refused unsafe drain changes nothing, of two
+// racing drains only one passes, an expiry
 // driven by the leader's tasks hands control back to health, gated
 // failback holds and then returns after its hold time, and overrides
 // survive a restart of every node.
@@ -299,10 +300,35 @@ func TestCluster_Overrides(t *testing.T) {
 		t.Errorf("failback event %+v", e)
 	}
 
-	// Overrides survive a restart of every node.
+	// Two racing drains of pool0's two healthy endpoints (ap-south-1 is
+	// forced down): each is checked against the state it applies to, so
+	// exactly one passes.
 	if _, err := leader.SetForce(ctx, ForceRequest{Pool: pool0, Endpoint: "ap-south-1", State: "down", Actor: "carol"}); err != nil {
 		t.Fatal(err)
 	}
+	errs := make(chan error, 2)
+	for _, ep := range []string{"us-east-1", "eu-west-1"} {
+		go func() {
+			_, err := leader.SetDrain(ctx, DrainRequest{Pool: pool0, Endpoint: ep, Actor: "dave"})
+			errs <- err
+		}()
+	}
+	passed, refused := 0, 0
+	for range 2 {
+		switch err := <-errs; {
+		case err == nil:
+			passed++
+		case errors.Is(err, policy.ErrUnsafe):
+			refused++
+		default:
+			t.Fatalf("racing drain: %v", err)
+		}
+	}
+	if passed != 1 || refused != 1 {
+		t.Fatalf("racing drains: %d passed, %d refused; want one each", passed, refused)
+	}
+
+	// Overrides survive a restart of every node.
 	c.waitConverged()
 	for _, n := range c.live() {
 		// The force is restored from a snapshot, the pin below replayed
@@ -334,7 +360,7 @@ func TestCluster_Overrides(t *testing.T) {
 		return true
 	}, "every node to replay up to index %d", before.Index)
 	after := c.waitConverged()
-	if diff := cmp.Diff(before.Overrides(), after.Overrides()); diff != "" || len(after.Overrides()) != 2 {
+	if diff := cmp.Diff(before.Overrides(), after.Overrides()); diff != "" || len(after.Overrides()) != 3 {
 		t.Errorf("overrides after restart (-before +after):\n%s", diff)
 	}
 	if !cmp.Equal(answer(after, pool1), []string{"ap-south-1"}) {
