@@ -171,7 +171,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("prober: %w", err)
 	}
-	rep.prober = prober
+	rep.verdicts, rep.degraded = prober.Verdicts, prober.Degraded
 
 	srv, err := api.New(api.Config{
 		Addr:     ln.Addr().String(),

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -102,38 +104,65 @@ func (a apiCluster) ReportViews(ctx context.Context, r api.ViewReport) error {
 // verdict per endpoint, so the prober never blocks on the network; a
 // failed report is retried with backoff.
 type reporter struct {
-	nodeID  string
-	node    *cluster.Node
-	prober  *probe.Prober
-	log     *slog.Logger
-	timeout time.Duration // bound of one report
-	hc      *http.Client  // reports to a remote leader's API
+	nodeID string
+	log    *slog.Logger
+	// leader returns the leader's ID and API URL as this node knows them
+	// ("" while none is known).
+	leader func() (id, apiAddr string)
+	// send delivers one report to the leader leaderID, bounded by ctx.
+	send func(ctx context.Context, leaderID, apiAddr string, r api.ViewReport) error
+	// verdicts and degraded read the prober's current state.
+	verdicts func() []probe.Verdict
+	degraded func() bool
+	timeout  time.Duration // bound of one report
+	// retryMin and retryMax bound the backoff between failed reports.
+	retryMin, retryMax time.Duration
+	// closeIdle, if set, runs when run returns (idle connections of send).
+	closeIdle func()
 
 	wake chan struct{} // capacity 1
 
 	mu              sync.Mutex
 	pending         map[probe.Target]policy.ViewUpdate // flips not yet sent; guarded by mu
 	degradedChanged bool                               // guarded by mu
-
-	// stats, for tests and logs; guarded by mu.
+	// stats; guarded by mu.
 	sent, failed, full int
 }
 
-// newReporter returns a reporter for node; set prober before run.
+// newReporter returns a reporter of node's verdicts, sending to the local
+// cluster node when it leads and to the leader's API otherwise. Set
+// verdicts and degraded (the prober's) before run.
 func newReporter(nodeID string, node *cluster.Node, timeout time.Duration, log *slog.Logger) *reporter {
-	return &reporter{
-		nodeID:  nodeID,
-		node:    node,
-		log:     log.With("component", "reporter"),
-		timeout: timeout,
-		hc: &http.Client{Timeout: timeout + time.Second, Transport: &http.Transport{
-			Proxy:               nil,
-			MaxIdleConnsPerHost: 2,
-			IdleConnTimeout:     30 * time.Second,
-		}},
-		wake:    make(chan struct{}, 1),
-		pending: make(map[probe.Target]policy.ViewUpdate),
+	hc := &http.Client{Timeout: timeout + time.Second, Transport: &http.Transport{
+		Proxy:               nil,
+		MaxIdleConnsPerHost: 2,
+		IdleConnTimeout:     30 * time.Second,
+	}}
+	r := &reporter{
+		nodeID:   nodeID,
+		log:      log.With("component", "reporter"),
+		leader:   node.Leader,
+		timeout:  timeout,
+		retryMin: reportRetryMin,
+		retryMax: reportRetryMax,
+		wake:     make(chan struct{}, 1),
+		pending:  make(map[probe.Target]policy.ViewUpdate),
 	}
+	r.send = func(ctx context.Context, leaderID, apiAddr string, rep api.ViewReport) error {
+		if leaderID == nodeID {
+			return node.ReportViews(ctx, cluster.ViewReport{Node: rep.Node, Degraded: rep.Degraded, Full: rep.Full, Views: rep.Views})
+		}
+		if apiAddr == "" {
+			return fmt.Errorf("leader %s has no known API address yet", leaderID)
+		}
+		c, err := api.NewClient(apiAddr, hc)
+		if err != nil {
+			return err
+		}
+		return c.ReportViews(ctx, rep)
+	}
+	r.closeIdle = hc.CloseIdleConnections
+	return r
 }
 
 // onFlip is the prober's flip callback: it queues the batch and returns.
@@ -163,7 +192,9 @@ func (r *reporter) poke() {
 
 // run sends reports until ctx ends.
 func (r *reporter) run(ctx context.Context) {
-	defer r.hc.CloseIdleConnections()
+	if r.closeIdle != nil {
+		defer r.closeIdle()
+	}
 	tick := time.NewTicker(leaderCheckEvery)
 	defer tick.Stop()
 	var (
@@ -173,7 +204,7 @@ func (r *reporter) run(ctx context.Context) {
 	)
 	for {
 		if retry == nil {
-			leaderID, apiAddr := r.node.Leader()
+			leaderID, apiAddr := r.leader()
 			full := accepted == "" || accepted != leaderID
 			r.mu.Lock()
 			has := len(r.pending) > 0 || r.degradedChanged
@@ -184,7 +215,7 @@ func (r *reporter) run(ctx context.Context) {
 						return
 					}
 					accepted = ""
-					backoff = min(max(2*backoff, reportRetryMin), reportRetryMax)
+					backoff = min(max(2*backoff, r.retryMin), r.retryMax)
 					wait := backoff + rand.N(backoff/2+1)
 					r.log.Warn("view report failed; retrying with a full report", "leader", leaderID, "error", err, "retry_in", wait)
 					retry = time.After(wait)
@@ -216,29 +247,24 @@ func (r *reporter) report(ctx context.Context, leaderID, apiAddr string, full bo
 	r.degradedChanged = false
 	r.mu.Unlock()
 	if full {
-		vs := r.prober.Verdicts()
+		// The current verdicts cover every flip taken above.
+		vs := r.verdicts()
 		views = make([]policy.ViewUpdate, len(vs))
 		for i, v := range vs {
 			views[i] = toUpdate(v)
 		}
+	} else {
+		slices.SortFunc(views, func(a, b policy.ViewUpdate) int {
+			return cmp.Or(cmp.Compare(a.Pool, b.Pool), cmp.Compare(a.Endpoint, b.Endpoint))
+		})
 	}
-	degraded := r.prober.Degraded()
+	degraded := r.degraded()
 	rep := api.ViewReport{Node: r.nodeID, Degraded: &degraded, Full: full, Views: views}
 
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	start := time.Now()
-	var err error
-	if leaderID == r.nodeID {
-		err = r.node.ReportViews(ctx, cluster.ViewReport{Node: rep.Node, Degraded: rep.Degraded, Full: rep.Full, Views: rep.Views})
-	} else if apiAddr == "" {
-		err = fmt.Errorf("leader %s has no known API address yet", leaderID)
-	} else {
-		var c *api.Client
-		if c, err = api.NewClient(apiAddr, r.hc); err == nil {
-			err = c.ReportViews(ctx, rep)
-		}
-	}
+	err := r.send(ctx, leaderID, apiAddr, rep)
 	r.mu.Lock()
 	if err != nil {
 		r.failed++
