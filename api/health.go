@@ -59,6 +59,9 @@ type PoolList struct {
 
 // PoolStatus is one pool's health and current answer.
 type PoolStatus struct {
+	// Node is the node that answered (GET /v1/pools/{name} only; the
+	// list names it once).
+	Node        string `json:"node,omitempty"`
 	Name        string `json:"name"`
 	Policy      string `json:"policy"`
 	WhenAllDown string `json:"when_all_down,omitempty"`
@@ -135,7 +138,9 @@ func (s *Server) handlePool(w http.ResponseWriter, r *http.Request) {
 			Message: fmt.Sprintf("no pool named %q in spec version %d", name, st.SpecVersion)})
 		return
 	}
-	writeJSON(w, http.StatusOK, s.poolStatus(st, p, 0))
+	ps := s.poolStatus(st, p, 0)
+	ps.Node = s.cfg.NodeID
+	writeJSON(w, http.StatusOK, ps)
 }
 
 // poolStatus describes pool p in st, with at most last local results per

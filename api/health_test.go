@@ -71,7 +71,7 @@ func TestServer_Pools(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.Name != "www.example.test." || p.Policy != "failover" || len(p.Endpoints) != 2 {
+		if p.Node != "node1" || p.Name != "www.example.test." || p.Policy != "failover" || len(p.Endpoints) != 2 {
 			t.Fatalf("pool = %+v", p)
 		}
 		if got := p.Answer.Endpoints; len(got) != 1 || got[0] != "eu-west-1" || p.Answer.AllDown {

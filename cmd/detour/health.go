@@ -47,7 +47,7 @@ answers with now.`,
 				if output == "json" {
 					return writeJSON(cmd.OutOrStdout(), p)
 				}
-				pools = []api.PoolStatus{p}
+				pools, node = []api.PoolStatus{p}, p.Node
 			} else {
 				l, err := client.Pools(ctx)
 				if err != nil {
