@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/detour-dns/detour/api"
+	"github.com/detour-dns/detour/config"
 	"github.com/detour-dns/detour/internal/testutil"
 	"github.com/detour-dns/detour/internal/testutil/daemontest"
 	"github.com/detour-dns/detour/policy"
@@ -195,5 +197,40 @@ func TestViews_BadInput(t *testing.T) {
 		if _, ok := c.Nodes[0].D.Node().State().Views["www.example.test."]; ok {
 			t.Errorf("ghost's report changed the state")
 		}
+	}
+}
+
+// TestCluster_DegradedNode: a node whose every canary fails reports itself
+// degraded; the status, the state and the events say so.
+func TestCluster_DegradedNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a daemon over loopback TCP; skipped with -short")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close() // nothing listens there any more: the canary is refused
+	c := daemontest.StartWith(t, 1, testutil.Logger(t, slog.LevelError), func(rt *config.Runtime) {
+		rt.Probe.Canaries = []string{closed}
+	})
+	n := c.Nodes[0]
+	testutil.WaitFor(t, 15*time.Second, func() bool { return n.D.Node().State().IsDegraded("node1") },
+		"node1 to be degraded in the replicated state")
+	st, err := n.Client.Status(t.Context())
+	if err != nil || !st.Degraded || !slices.Equal(st.DegradedNodes, []string{"node1"}) {
+		t.Errorf("status = %+v, %v; want degraded", st, err)
+	}
+	evs, err := n.Client.Events(t.Context(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range evs.Events {
+		found = found || (e.Kind == policy.EventNodeDegraded && e.Node == "node1")
+	}
+	if !found {
+		t.Errorf("no node_degraded event in %+v", evs.Events)
 	}
 }
