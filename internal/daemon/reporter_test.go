@@ -23,7 +23,7 @@ type fakeLeader struct {
 	id       string
 	fail     error
 	gate     chan struct{}
-	entered  chan struct{} // receives when a send waits at gate
+	entered  chan struct{}    // receives when a send waits at gate
 	reports  []api.ViewReport // accepted
 	attempts int
 	verdicts []probe.Verdict
