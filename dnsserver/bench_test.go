@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -12,15 +13,24 @@ import (
 
 // BenchmarkHandler measures the wire-level path of one UDP query per query
 // kind, as served: memoized replies where they apply (see fast.go).
-func BenchmarkHandler(b *testing.B) { benchmarkHandler(b, false) }
+func BenchmarkHandler(b *testing.B) { benchmarkHandler(b, false, nil) }
 
 // BenchmarkHandlerGeneral measures the general path (unpack, answer,
 // pack) without the memo, as every query takes it the first time after a
 // state change.
-func BenchmarkHandlerGeneral(b *testing.B) { benchmarkHandler(b, true) }
+func BenchmarkHandlerGeneral(b *testing.B) { benchmarkHandler(b, true, nil) }
 
-func benchmarkHandler(b *testing.B, noMemo bool) {
-	h := NewHandler(HandlerConfig{NodeID: "bench"})
+// BenchmarkHandlerMetrics is BenchmarkHandler with a Metrics that does
+// nothing: the cost of the hook itself (two clock reads, the labels).
+func BenchmarkHandlerMetrics(b *testing.B) { benchmarkHandler(b, false, nopMetrics{}) }
+
+// nopMetrics discards every observation.
+type nopMetrics struct{}
+
+func (nopMetrics) ObserveQuery(zone, qtype, rcode string, d time.Duration) {}
+
+func benchmarkHandler(b *testing.B, noMemo bool, met Metrics) {
+	h := NewHandler(HandlerConfig{NodeID: "bench", Metrics: met})
 	h.noMemo = noMemo
 	if err := h.SetState(exampleState(exampleSpec(), 7)); err != nil {
 		b.Fatal(err)

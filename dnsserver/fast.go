@@ -156,16 +156,14 @@ type memoEntry struct {
 	zone  string
 }
 
-// memoized returns the reply to the fast query q in pkt from v's memo,
-// written to buf, and the zone that answered it, or nil when there is
-// none yet.
-func (v *view) memoized(pkt []byte, q *fastQuery, buf []byte) ([]byte, string) {
+// memoized returns the memoized reply to the fast query q, or nil when
+// there is none yet.
+func (v *view) memoized(q *fastQuery) *memoEntry {
 	val, ok := v.memo.Load(string(q.key[:q.klen]))
 	if !ok {
-		return nil, ""
+		return nil
 	}
-	e := val.(*memoEntry)
-	return patchReply(e.reply, pkt, q.qend, buf), e.zone
+	return val.(*memoEntry)
 }
 
 // patchReply copies a memoized reply into buf with the ID, RD, CD and

@@ -26,55 +26,61 @@ type rawResult struct {
 // limits; buf is scratch space for the reply. Garbage gets FORMERR or is
 // dropped; it never panics.
 func (h *Handler) handleRaw(pkt []byte, remote netip.AddrPort, udp bool, buf []byte) rawResult {
-	if h.metrics == nil {
-		return h.serveRaw(pkt, remote, udp, buf, nil)
+	if h.metrics != nil {
+		return h.handleObserved(pkt, remote, udp, buf)
 	}
-	start := time.Now()
-	var ob observation
-	r := h.serveRaw(pkt, remote, udp, buf, &ob)
-	if r.out != nil {
-		h.metrics.ObserveQuery(ob.zone, typeName(ob.qtype), rcodeName(ob.rcode), time.Since(start))
-	}
-	return r
-}
-
-// observation is what serveRaw tells handleRaw about a reply, for Metrics.
-type observation struct {
-	zone  string
-	qtype uint16
-	rcode int
-}
-
-// serveRaw is handleRaw; when ob is not nil it is filled in for Metrics.
-func (h *Handler) serveRaw(pkt []byte, remote netip.AddrPort, udp bool, buf []byte, ob *observation) rawResult {
 	if len(pkt) < 12 {
 		return rawResult{} // not even a header: drop
 	}
-	flags := binary.BigEndian.Uint16(pkt[2:])
-	if flags&0x8000 != 0 {
+	if pkt[2]&0x80 != 0 {
 		return rawResult{} // a response: drop
 	}
 	v := h.view.Load()
 	var fq fastQuery
 	fast := v != nil && !h.noMemo && parseFast(pkt, udp, &fq)
 	if fast {
-		if out, zone := v.memoized(pkt, &fq, buf); out != nil {
-			if ob != nil {
-				ob.zone, ob.qtype, ob.rcode = zone, fq.qtype, dns.RcodeSuccess
-			}
-			return rawResult{out: out}
+		if e := v.memoized(&fq); e != nil {
+			return rawResult{out: patchReply(e.reply, pkt, fq.qend, buf)}
 		}
 	}
+	return h.general(pkt, remote, udp, buf, v, fast, &fq, nil)
+}
+
+// handleObserved is handleRaw with Metrics: the same steps, observing
+// every reply. It is apart so that without Metrics the memoized path
+// carries nothing of it.
+func (h *Handler) handleObserved(pkt []byte, remote netip.AddrPort, udp bool, buf []byte) rawResult {
+	ob := observation{start: time.Now()}
+	if len(pkt) < 12 || pkt[2]&0x80 != 0 {
+		return rawResult{} // not even a header, or a response: drop
+	}
+	v := h.view.Load()
+	var fq fastQuery
+	fast := v != nil && !h.noMemo && parseFast(pkt, udp, &fq)
+	if fast {
+		if e := v.memoized(&fq); e != nil {
+			ob.zone, ob.qtype, ob.rcode = e.zone, fq.qtype, dns.RcodeSuccess
+			return h.done(rawResult{out: patchReply(e.reply, pkt, fq.qend, buf)}, &ob)
+		}
+	}
+	return h.general(pkt, remote, udp, buf, v, fast, &fq, &ob)
+}
+
+// general answers pkt through the general path (unpack, answer, pack),
+// from view v; fast says whether fq holds pkt read by parseFast (its
+// reply is then memoized). ob, when not nil, is filled in and observed.
+func (h *Handler) general(pkt []byte, remote netip.AddrPort, udp bool, buf []byte, v *view, fast bool, fq *fastQuery, ob *observation) rawResult {
+	flags := binary.BigEndian.Uint16(pkt[2:])
 	opcode := int(flags>>11) & 0xF
 	if opcode != dns.OpcodeQuery && opcode != dns.OpcodeNotify {
-		return rawResult{out: headerReply(buf, pkt, dns.RcodeNotImplemented, ob)}
+		return h.done(rawResult{out: headerReply(buf, pkt, dns.RcodeNotImplemented, ob)}, ob)
 	}
 	if binary.BigEndian.Uint16(pkt[4:]) != 1 {
-		return rawResult{out: headerReply(buf, pkt, dns.RcodeFormatError, ob)}
+		return h.done(rawResult{out: headerReply(buf, pkt, dns.RcodeFormatError, ob)}, ob)
 	}
 	req := new(dns.Msg)
 	if err := req.Unpack(pkt); err != nil {
-		return rawResult{out: headerReply(buf, pkt, dns.RcodeFormatError, ob)}
+		return h.done(rawResult{out: headerReply(buf, pkt, dns.RcodeFormatError, ob)}, ob)
 	}
 	if ob != nil {
 		ob.qtype = req.Question[0].Qtype
@@ -94,7 +100,7 @@ func (h *Handler) serveRaw(pkt []byte, remote netip.AddrPort, udp bool, buf []by
 			if ob != nil {
 				ob.rcode = dns.RcodeNotAuth
 			}
-			return rawResult{out: tsigError(req, t, dns.RcodeBadKey, "", buf)}
+			return h.done(rawResult{out: tsigError(req, t, dns.RcodeBadKey, "", buf)}, ob)
 		}
 		// TsigVerify rewrites the ARCOUNT of the buffer it is given.
 		if err := dns.TsigVerify(bytes.Clone(pkt), secret, "", false); err != nil {
@@ -106,7 +112,7 @@ func (h *Handler) serveRaw(pkt []byte, remote netip.AddrPort, udp bool, buf []by
 			if ob != nil {
 				ob.rcode = dns.RcodeNotAuth
 			}
-			return rawResult{out: tsigError(req, t, code, secret, buf)}
+			return h.done(rawResult{out: tsigError(req, t, code, secret, buf)}, ob)
 		}
 		mac = t.MAC
 	}
@@ -131,7 +137,7 @@ func (h *Handler) serveRaw(pkt []byte, remote netip.AddrPort, udp bool, buf []by
 		limit = udpLimit(req)
 	}
 	if secret != "" {
-		return rawResult{out: signReply(m, key, secret, mac, limit, buf)}
+		return h.done(rawResult{out: signReply(m, key, secret, mac, limit, buf)}, ob)
 	}
 	if fast && len(m.Question) == 1 {
 		// Pack against the lower-case question, then restore the
@@ -151,15 +157,36 @@ func (h *Handler) serveRaw(pkt []byte, remote netip.AddrPort, udp bool, buf []by
 	out, err := m.PackBuffer(buf)
 	if err != nil {
 		h.log.Error("dns: pack reply", "err", err, "qname", req.Question[0].Name)
-		return rawResult{out: headerReply(buf, pkt, dns.RcodeServerFailure, ob)}
+		return h.done(rawResult{out: headerReply(buf, pkt, dns.RcodeServerFailure, ob)}, ob)
 	}
 	if fast && len(m.Question) == 1 && len(out) >= fq.qend {
 		copy(out[12:fq.qend], pkt[12:fq.qend])
 		if len(out) <= fq.limit {
-			v.memoize(m, out, pkt, &fq)
+			v.memoize(m, out, pkt, fq)
 		}
 	}
-	return rawResult{out: out}
+	return h.done(rawResult{out: out}, ob)
+}
+
+// observation is what handleRaw learns about a reply, for Metrics.
+type observation struct {
+	start time.Time
+	zone  string
+	qtype uint16
+	rcode int
+}
+
+// done returns r, first observing it when ob is not nil and r is a reply.
+func (h *Handler) done(r rawResult, ob *observation) rawResult {
+	if ob != nil && r.out != nil {
+		h.observe(ob)
+	}
+	return r
+}
+
+// observe hands ob to Metrics.
+func (h *Handler) observe(ob *observation) {
+	h.metrics.ObserveQuery(ob.zone, typeName(ob.qtype), rcodeName(ob.rcode), time.Since(ob.start))
 }
 
 // tsigError is the reply to a query whose TSIG fails (RFC 8945 section
