@@ -320,11 +320,9 @@ func (f *flattener) query(ctx context.Context, name string, t uint16) lookup {
 	m := new(dns.Msg)
 	m.SetQuestion(name, t)
 	m.SetEdns0(advertisedUDPSize, false)
-	c := &dns.Client{Net: "udp", Timeout: f.timeout, UDPSize: advertisedUDPSize}
-	r, _, err := c.ExchangeContext(ctx, m, f.resolver)
+	r, err := f.exchange(ctx, "udp", m)
 	if err == nil && r.Truncated {
-		c.Net = "tcp"
-		r, _, err = c.ExchangeContext(ctx, m, f.resolver)
+		r, err = f.exchange(ctx, "tcp", m)
 	}
 	if err != nil {
 		return lookup{err: fmt.Errorf("resolve %s %s via %s: %w", name, dns.TypeToString[t], f.resolver, err)}
@@ -342,6 +340,21 @@ func (f *flattener) query(ctx context.Context, name string, t uint16) lookup {
 		}
 	}
 	return lookup{addrs: addrs, ttl: ttl}
+}
+
+// exchange sends m to the resolver over network and reads the reply,
+// giving up when ctx ends (the library alone would wait out its timeout).
+func (f *flattener) exchange(ctx context.Context, network string, m *dns.Msg) (*dns.Msg, error) {
+	c := &dns.Client{Net: network, Timeout: f.timeout, UDPSize: advertisedUDPSize}
+	conn, err := c.DialContext(ctx, f.resolver)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	r, _, err := c.ExchangeWithConnContext(ctx, m, conn)
+	return r, err
 }
 
 // chase returns the addresses of type t for name in the answer section

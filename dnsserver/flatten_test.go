@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"strings"
@@ -335,5 +336,43 @@ func TestChase_FollowsCNAMEs(t *testing.T) {
 	}
 	if addrs, _ := chase(r, "alb.example.org.", dns.TypeAAAA); len(addrs) != 0 {
 		t.Errorf("chase AAAA = %v, want none", addrs)
+	}
+}
+
+func TestFlatten_ShutdownDoesNotWaitForTheResolver(t *testing.T) {
+	res := startStandIn(t, 10)
+	res.setDown(true)
+	s, err := New(Config{Addr: "127.0.0.1:0", Resolver: res.addr, ResolverTimeout: time.Minute}, newTestSource(exampleState(flatSpec(20), 7)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "a query to the resolver to be in flight", func() bool {
+		return res.count("alb.example.org. A")+res.count("alb2.example.org. A") > 0
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with a query to a silent resolver in flight (timeout 1m): %v", err)
+	}
+	t.Logf("shut down in %v", time.Since(start).Round(time.Millisecond))
+}
+
+func TestNew_RejectsBadResolverSettings(t *testing.T) {
+	src := newTestSource(exampleState(exampleSpec(), 7))
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Addr: "127.0.0.1:0", Resolver: "127.0.0.1"}, `resolver "127.0.0.1" is not host:port`},
+		{Config{Addr: "127.0.0.1:0", Resolver: ":53"}, `resolver ":53" is not host:port`},
+		{Config{Addr: "127.0.0.1:0", FlattenMinRefresh: time.Minute, FlattenMaxRefresh: time.Second}, "flatten max refresh 1s is below the min refresh 1m0s"},
+	} {
+		if _, err := New(tc.cfg, src); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New(%+v) = %v, want an error containing %q", tc.cfg, err, tc.want)
+		}
 	}
 }
