@@ -5,13 +5,15 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"testing"
 
 	"github.com/detour-dns/detour/api"
 )
 
-// FuzzAPIInput sends arbitrary bodies to the write endpoints. Every answer
+// FuzzAPIInput sends arbitrary bodies to the write endpoints (and an
+// arbitrary after= to the events). Every answer
 // must be a 2xx or 4xx with a JSON body (an error object for 4xx); never a
 // 5xx, a panic or a non-JSON body.
 func FuzzAPIInput(f *testing.F) {
@@ -27,6 +29,11 @@ func FuzzAPIInput(f *testing.F) {
 	f.Add(uint8(1), []byte(`[1,2]`))
 	f.Add(uint8(2), []byte(`{"id":"n1"}`))
 	f.Add(uint8(2), []byte(`null`))
+	f.Add(uint8(4), []byte(`{"node":"n1","full":true,"views":[{"pool":"www.example.test.","endpoint":"us-east-1","evidence":[{"duration":"1ms","ok":false}]}]}`))
+	f.Add(uint8(4), []byte(`{"node":"n1","views":[{"pool":""}]}`))
+	f.Add(uint8(4), []byte(`{"node":"n1","views":[{"pool":"p","endpoint":"e","evidence":[{"duration":"soon"}]}]}`))
+	f.Add(uint8(5), []byte(`18446744073709551615`))
+	f.Add(uint8(5), []byte(`-1&limit=5`))
 
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		fc := newFake("n1", true)
@@ -35,13 +42,17 @@ func FuzzAPIInput(f *testing.F) {
 			t.Fatal(err)
 		}
 		var req *http.Request
-		switch which % 4 {
+		switch which % 6 {
 		case 0:
 			req = httptest.NewRequest("PUT", "/v1/spec", bytes.NewReader(body))
 		case 1:
 			req = httptest.NewRequest("POST", "/v1/members", bytes.NewReader(body))
 		case 2:
 			req = httptest.NewRequest("POST", "/v1/leadership/transfer", bytes.NewReader(body))
+		case 4:
+			req = httptest.NewRequest("POST", "/v1/views", bytes.NewReader(body))
+		case 5:
+			req = httptest.NewRequest("GET", "/v1/events?after="+url.QueryEscape(string(body)), nil)
 		default:
 			req = httptest.NewRequest("PUT", "/v1/spec?dry_run=true", bytes.NewReader(body))
 		}
