@@ -91,7 +91,9 @@ func TestCLI_AgainstNode(t *testing.T) {
 	})
 	t.Run("status and members, tables and json", func(t *testing.T) {
 		code, out, _ := detour(t, "status", "--api", url)
-		if code != 0 || !strings.Contains(out, "role:") || !strings.Contains(out, "leader") || !strings.Contains(strings.Join(strings.Fields(out), " "), "spec version: 1 ") {
+		flat := strings.Join(strings.Fields(out), " ")
+		if code != 0 || !strings.Contains(out, "role:") || !strings.Contains(out, "leader") || !strings.Contains(flat, "spec version: 1 ") ||
+			!strings.Contains(flat, "degraded: no") || !strings.Contains(flat, "pools: 3 (") || !strings.Contains(flat, "endpoints: 7 (") {
 			t.Errorf("status exit %d:\n%s", code, out)
 		}
 		code, out, _ = detour(t, "status", "-o", "json", "--api", url)

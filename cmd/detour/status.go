@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -66,6 +67,9 @@ func printStatus(w io.Writer, st api.Status) {
 		{"spec version", fmt.Sprint(st.SpecVersion)},
 		{"cluster id", st.ClusterID},
 		{"version", st.Version},
+		{"degraded", degradedText(st)},
+		{"pools", fmt.Sprintf("%d (%d answering by when_all_down)", st.Pools, st.PoolsAllDown)},
+		{"endpoints", fmt.Sprintf("%d (%d down)", st.Endpoints, st.EndpointsDown)},
 	}
 	if !st.LastContact.IsZero() && st.Role != "leader" {
 		rows = append(rows, [2]string{"last contact", time.Since(st.LastContact).Round(time.Millisecond).String() + " ago"})
@@ -74,6 +78,18 @@ func printStatus(w io.Writer, st api.Status) {
 		fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
 	}
 	tw.Flush()
+}
+
+// degradedText says whether this node is degraded, and which nodes are.
+func degradedText(st api.Status) string {
+	s := "no"
+	if st.Degraded {
+		s = "yes (every probe canary fails: this node's views do not count)"
+	}
+	if len(st.DegradedNodes) > 0 {
+		s += fmt.Sprintf("; degraded nodes: %s", strings.Join(st.DegradedNodes, ", "))
+	}
+	return s
 }
 
 // writeJSON writes v as indented JSON.
