@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsr53 "github.com/aws/aws-sdk-go-v2/service/route53"
@@ -400,5 +401,46 @@ func BenchmarkFingerprint2000(b *testing.B) {
 		for range 2000 {
 			_ = fingerprint(g)
 		}
+	}
+}
+
+func TestNew_badConfig(t *testing.T) {
+	f := &fakeClient{zoneID: "Z1", zoneName: "example.com."}
+	for name, tc := range map[string]struct {
+		cfg Config
+		c   Client
+	}{
+		"nil client":             {Config{}, nil},
+		"negative interval":      {Config{ResyncInterval: -time.Second}, f},
+		"batch above Route 53's": {Config{MaxBatchRecords: MaxBatchRecords + 1}, f},
+	} {
+		if _, err := New(tc.cfg, tc.c); err == nil {
+			t.Errorf("%s: New accepted it", name)
+		}
+	}
+}
+
+// blockingSource never publishes.
+type blockingSource struct{}
+
+func (blockingSource) Watch() (*policy.State, <-chan struct{}) { return nil, nil }
+
+func TestRun_onceAtATime(t *testing.T) {
+	r, err := New(Config{}, &fakeClient{zoneID: "Z1", zoneName: "example.com."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 2)
+	for range 2 {
+		go func() { done <- r.Run(ctx, blockingSource{}) }()
+	}
+	// Exactly one of the two refuses at once; the other runs until
+	// cancelled.
+	first := <-done
+	cancel()
+	second := <-done
+	if first == nil || second != nil {
+		t.Errorf("runs returned %v, then %v; want one refused at once, then one ended by cancel", first, second)
 	}
 }
