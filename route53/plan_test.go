@@ -2,6 +2,7 @@ package route53
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -442,5 +443,23 @@ func TestRun_onceAtATime(t *testing.T) {
 	second := <-done
 	if first == nil || second != nil {
 		t.Errorf("runs returned %v, then %v; want one refused at once, then one ended by cancel", first, second)
+	}
+}
+
+func TestOnlyRefusals(t *testing.T) {
+	other := fmt.Errorf("throttled")
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{errNotRetried, true},
+		{errors.Join(errNotRetried, errNotRetried), true},
+		{errors.Join(errNotRetried, other), false},
+		{errors.Join(errors.Join(errNotRetried), errors.Join(other)), false},
+		{other, false},
+	} {
+		if got := onlyRefusals(tc.err); got != tc.want {
+			t.Errorf("onlyRefusals(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }

@@ -405,6 +405,23 @@ func (r *Reconciler) setError(g policy.Route53Group, zoneID string, err error) {
 // the next state change or full pass (bad input that Route 53 refused).
 var errNotRetried = errors.New("route53: changes refused")
 
+// onlyRefusals reports whether err is errNotRetried, or joins nothing
+// else.
+func onlyRefusals(err error) bool {
+	if err == errNotRetried {
+		return true
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if !onlyRefusals(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
 // pass reconciles groups: resolves their zones, reads their live record
 // sets, and sends the differences, one batch per zone when the limits
 // allow. It returns an error when something failed that a retry may fix.
@@ -435,7 +452,10 @@ func (r *Reconciler) pass(ctx context.Context, ru *run, groups []policy.Route53G
 			continue
 		}
 		if !policy.InZone(g.Name, z.name) {
+			// A spec error: not retried before the spec changes
+			// or the next full pass.
 			r.setError(g, z.id, fmt.Errorf("%s is outside hosted zone %s (%s)", g.Name, z.name, z.id))
+			ru.applied[groupKey(g)] = fingerprint(g)
 			continue
 		}
 		w := byZone[z.id]
@@ -451,7 +471,7 @@ func (r *Reconciler) pass(ctx context.Context, ru *run, groups []policy.Route53G
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if !errors.Is(err, errNotRetried) {
+			if !onlyRefusals(err) {
 				errs = append(errs, err)
 			}
 		}
