@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -221,5 +223,50 @@ func TestReporter(t *testing.T) {
 	r.mu.Unlock()
 	if st.Sent != n+3 || st.Failed < 3 || st.Full != 3 {
 		t.Errorf("stats = %+v", st)
+	}
+}
+
+func TestSourceDialer(t *testing.T) {
+	src := netip.MustParseAddr("127.0.0.5")
+	dial := sourceDialer(src)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := dial(t.Context(), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := netip.MustParseAddrPort(s.RemoteAddr().String()).Addr(); got != src {
+		t.Errorf("tcp connection came from %s, want %s", got, src)
+	}
+
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	u, err := dial(t.Context(), "udp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if _, err := u.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	_ = pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, from, err := pc.ReadFrom(make([]byte, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := netip.MustParseAddrPort(from.String()).Addr(); got != src {
+		t.Errorf("udp datagram came from %s, want %s", got, src)
 	}
 }
