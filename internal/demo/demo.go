@@ -1,0 +1,361 @@
+package demo
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/detour-dns/detour/api"
+	"github.com/detour-dns/detour/config"
+	"github.com/detour-dns/detour/internal/daemon"
+	"github.com/detour-dns/detour/policy"
+)
+
+// exampleSpec is a copy of policy/testdata/example.yaml (a test keeps the
+// two equal).
+//
+//go:embed example.yaml
+var exampleSpec []byte
+
+// DefaultBackendPort is the port of the demo backends and of the example
+// spec's checks.
+const DefaultBackendPort = 18080
+
+// DefaultControlAddr is where the demo's break/heal control endpoint
+// listens unless Options.ControlAddr says otherwise.
+const DefaultControlAddr = "127.0.0.1:18081"
+
+// ErrRoute53NotWired is returned by Run when Options.Route53 is set: the
+// daemon does not run the Route 53 reconciler yet, so the demo cannot
+// publish to the stand-in.
+var ErrRoute53NotWired = errors.New("demo: --route53 is planned: the daemon does not run the Route 53 publisher yet")
+
+// Options configure Run. The zero value runs the demo as the guide
+// describes, printing nothing.
+type Options struct {
+	// Keep leaves the temporary data directory in place at the end (its
+	// path is printed).
+	Keep bool
+	// Route53 would also run the Route 53 stand-in and publish to it; it
+	// is planned, and Run returns ErrRoute53NotWired when it is set.
+	Route53 bool
+	// Out receives the guide and the event stream; nil discards them.
+	Out io.Writer
+	// BackendPort is the port of the three backends on 127.0.0.11-13;
+	// 0 means DefaultBackendPort. The spec's check ports are rewritten to
+	// it.
+	BackendPort int
+	// ControlAddr is the host:port of the break/heal endpoint; "" means
+	// DefaultControlAddr. Port 0 picks a free port (see Info.ControlURL).
+	ControlAddr string
+	// Logger receives the nodes' logs; nil discards them.
+	Logger *slog.Logger
+	// Ready, when set, is called once everything runs and the spec is
+	// applied, before the guide is printed.
+	Ready func(Info)
+}
+
+// Info describes a running demo.
+type Info struct {
+	// DataDir holds the nodes' data directories.
+	DataDir string
+	// Nodes are the three nodes, in region order.
+	Nodes []NodeInfo
+	// ControlURL is the base URL of the break/heal endpoint, to pass to
+	// Break and Heal.
+	ControlURL string
+	// BackendPort is the port of the backends.
+	BackendPort int
+}
+
+// NodeInfo describes one demo node.
+type NodeInfo struct {
+	ID, Region string
+	// DNSAddr is the host:port answering DNS over UDP and TCP.
+	DNSAddr string
+	// APIURL is the node's admin API base URL.
+	APIURL string
+}
+
+// Run runs the demo until ctx ends: it starts the control endpoint, the
+// three backends and the three nodes, applies the example spec, calls
+// opts.Ready, prints the guide to opts.Out and streams the cluster's events
+// there. When ctx ends it stops the nodes, the backends and the control
+// endpoint, removes the data directory unless opts.Keep, and returns nil.
+// An error means the demo could not start (for example, a port it needs is
+// taken: the error then wraps the listen error, see errors.Is with
+// syscall.EADDRINUSE); whatever had started is stopped and removed first.
+//
+// cmd/detour's "demo" subcommand calls Run with a context cancelled by
+// Ctrl-C; its "demo break REGION" and "demo heal REGION" call Break and
+// Heal.
+func Run(ctx context.Context, opts Options) (err error) {
+	if opts.Route53 {
+		return ErrRoute53NotWired
+	}
+	out := opts.Out
+	if out == nil {
+		out = io.Discard
+	}
+	port := opts.BackendPort
+	if port == 0 {
+		port = DefaultBackendPort
+	}
+	if port < 0 || port > 65535 {
+		return fmt.Errorf("demo: backend port %d out of range", port)
+	}
+	controlAddr := opts.ControlAddr
+	if controlAddr == "" {
+		controlAddr = DefaultControlAddr
+	}
+	spec, err := specForPort(port)
+	if err != nil {
+		return err
+	}
+
+	var cleanups []func()
+	defer func() {
+		if err != nil {
+			for i := len(cleanups) - 1; i >= 0; i-- {
+				cleanups[i]()
+			}
+		}
+	}()
+
+	// Backends and their control endpoint.
+	var bs backends
+	for i, r := range Regions {
+		b := &backend{region: r, addr: net.JoinHostPort(backendHost(i), strconv.Itoa(port))}
+		if err := b.start(); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		cleanups = append(cleanups, b.stop)
+		bs = append(bs, b)
+	}
+	cln, err := net.Listen("tcp", controlAddr)
+	if err != nil {
+		return fmt.Errorf("demo: listen for the control endpoint on %s: %w", controlAddr, err)
+	}
+	csrv := &http.Server{Handler: bs.control(), ReadHeaderTimeout: 5 * time.Second}
+	cdone := make(chan struct{})
+	go func() {
+		defer close(cdone)
+		_ = csrv.Serve(cln)
+	}()
+	cleanups = append(cleanups, func() { _ = csrv.Close(); <-cdone })
+
+	// Nodes.
+	dir, err := os.MkdirTemp("", "detour-demo-")
+	if err != nil {
+		return fmt.Errorf("demo: make a data directory: %w", err)
+	}
+	cleanups = append(cleanups, func() {
+		if !opts.Keep {
+			_ = os.RemoveAll(dir)
+		}
+	})
+	c, err := startCluster(ctx, dir, opts.Logger)
+	cleanups = append(cleanups, c.stop)
+	if err != nil {
+		return err
+	}
+	if _, err := c.clients[0].ApplySpec(ctx, spec, false); err != nil {
+		return fmt.Errorf("demo: apply the example spec: %w", err)
+	}
+
+	info := Info{DataDir: dir, ControlURL: "http://" + cln.Addr().String(), BackendPort: port}
+	for i, d := range c.daemons {
+		info.Nodes = append(info.Nodes, NodeInfo{
+			ID: fmt.Sprintf("node%d", i+1), Region: Regions[i],
+			DNSAddr: d.DNSAddr().String(), APIURL: d.APIURL(),
+		})
+	}
+	if opts.Ready != nil {
+		opts.Ready(info)
+	}
+	printGuide(out, info, opts.ControlAddr == "" || opts.ControlAddr == DefaultControlAddr)
+
+	streamEvents(ctx, out, c.clients)
+
+	fmt.Fprintln(out, "\nstopping the demo...")
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
+	if opts.Keep {
+		fmt.Fprintf(out, "data kept in %s\n", dir)
+	} else {
+		fmt.Fprintln(out, "stopped; temporary data removed")
+	}
+	return nil
+}
+
+// specForPort returns the embedded example spec with every check port
+// set to port.
+func specForPort(port int) ([]byte, error) {
+	s := strings.ReplaceAll(string(exampleSpec), "port: 18080", "port: "+strconv.Itoa(port))
+	if _, err := policy.LoadSpec([]byte(s)); err != nil {
+		return nil, fmt.Errorf("demo: the embedded example spec: %w", err)
+	}
+	return []byte(s), nil
+}
+
+// cluster is the demo's three daemons.
+type cluster struct {
+	daemons []*daemon.Daemon
+	cancels []context.CancelFunc
+	clients []*api.Client
+}
+
+// startCluster starts node1 (bootstrapping), then node2 and node3 joining
+// through it, and waits until every node sees three members and a leader.
+// The returned cluster is never nil: stop it even after an error.
+func startCluster(ctx context.Context, dir string, logger *slog.Logger) (*cluster, error) {
+	c := &cluster{}
+	for i, region := range Regions {
+		id := fmt.Sprintf("node%d", i+1)
+		rt := config.Runtime{
+			NodeID: id, Region: region, DataDir: filepath.Join(dir, id),
+			DNSAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
+			LogLevel: slog.LevelInfo, LogFormat: "text",
+		}
+		if i == 0 {
+			rt.Bootstrap = true
+		} else {
+			rt.Join = []string{c.daemons[0].APIURL()}
+		}
+		d, err := daemon.New(rt, daemon.Options{Logger: logger, Version: "demo"})
+		if err != nil {
+			return c, fmt.Errorf("demo: %s: %w", id, err)
+		}
+		// The daemon's background work lives until stop, not until ctx:
+		// stop shuts it down in order.
+		dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		if err := d.Start(dctx); err != nil {
+			cancel()
+			return c, fmt.Errorf("demo: start %s: %w", id, err)
+		}
+		cl, err := api.NewClient(d.APIURL(), nil)
+		if err != nil {
+			cancel()
+			_ = d.Shutdown(context.Background())
+			return c, fmt.Errorf("demo: %s: %w", id, err)
+		}
+		c.daemons, c.cancels, c.clients = append(c.daemons, d), append(c.cancels, cancel), append(c.clients, cl)
+		if i == 0 {
+			if err := waitFor(ctx, 30*time.Second, func() bool { return cl.Ready(ctx) == nil }); err != nil {
+				return c, fmt.Errorf("demo: node1 did not become ready: %w", err)
+			}
+		}
+	}
+	err := waitFor(ctx, 60*time.Second, func() bool {
+		for _, cl := range c.clients {
+			ms, err := cl.Members(ctx)
+			if err != nil || len(ms) != len(Regions) {
+				return false
+			}
+			st, err := cl.Status(ctx)
+			if err != nil || st.LeaderAPIAddr == "" {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return c, fmt.Errorf("demo: the three nodes did not form a cluster: %w", err)
+	}
+	return c, nil
+}
+
+// stop shuts every daemon down, last first, each bounded by 15 s.
+func (c *cluster) stop() {
+	var wg sync.WaitGroup
+	for i := len(c.daemons) - 1; i >= 0; i-- {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			_ = c.daemons[i].Shutdown(ctx)
+			c.cancels[i]()
+		})
+	}
+	wg.Wait()
+	c.daemons, c.cancels, c.clients = nil, nil, nil
+}
+
+// waitFor calls cond every 100 ms until it is true, ctx ends or timeout
+// passes.
+func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if cond() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-t.C:
+		}
+	}
+}
+
+// streamEvents prints the cluster's events as they come until ctx ends,
+// asking the first node that answers.
+func streamEvents(ctx context.Context, out io.Writer, clients []*api.Client) {
+	var after uint64
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		for _, cl := range clients {
+			l, err := cl.Events(ctx, after, 100)
+			if err != nil {
+				continue
+			}
+			for _, e := range l.Events {
+				fmt.Fprintln(out, formatEvent(e))
+			}
+			after = l.Last
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// formatEvent prints one event on one line.
+func formatEvent(e policy.Event) string {
+	var b strings.Builder
+	ts := "--:--:--"
+	if !e.Time.IsZero() {
+		ts = e.Time.Local().Format("15:04:05")
+	}
+	fmt.Fprintf(&b, "%s  #%-4d %-20s", ts, e.Index, e.Kind)
+	if e.Pool != "" {
+		b.WriteString(" " + e.Pool)
+		if e.Endpoint != "" {
+			b.WriteString(" " + e.Endpoint)
+		}
+	}
+	if e.Node != "" {
+		b.WriteString(" node=" + e.Node)
+	}
+	if e.Reason != "" {
+		b.WriteString(": " + e.Reason)
+	}
+	return b.String()
+}

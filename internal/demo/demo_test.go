@@ -1,0 +1,235 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.uber.org/goleak"
+
+	"github.com/detour-dns/detour/internal/testutil"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestEmbeddedSpecIsTheExample(t *testing.T) {
+	want, err := os.ReadFile(filepath.Join("..", "..", "policy", "testdata", "example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(exampleSpec, want) {
+		t.Error("internal/demo/example.yaml differs from policy/testdata/example.yaml: copy it again")
+	}
+}
+
+func TestSpecForPort(t *testing.T) {
+	b, err := specForPort(28080)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "18080") || strings.Count(string(b), "port: 28080") != 3 {
+		t.Errorf("check ports not rewritten:\n%s", b)
+	}
+}
+
+func TestRun_Route53IsPlanned(t *testing.T) {
+	err := Run(t.Context(), Options{Route53: true})
+	if !errors.Is(err, ErrRoute53NotWired) {
+		t.Fatalf("Run with Route53 = %v, want ErrRoute53NotWired", err)
+	}
+}
+
+func TestBreak_UnknownRegion(t *testing.T) {
+	_, err := Break(t.Context(), "http://127.0.0.1:1", "mars-1")
+	if err == nil || !strings.Contains(err.Error(), `"mars-1"`) {
+		t.Fatalf("Break(mars-1) = %v, want an unknown region error", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// freePort returns a port that is free on 127.0.0.11 at the moment.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.11:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// answers returns the sorted A records that addr gives for name.
+func answers(addr, name string) ([]string, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	c := &dns.Client{Net: "udp", Timeout: time.Second}
+	r, _, err := c.Exchange(m, addr)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, rr := range r.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			out = append(out, a.A.String())
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// waitAnswers waits until every node answers name with want.
+func waitAnswers(t *testing.T, info Info, name string, want []string, timeout time.Duration) {
+	t.Helper()
+	var last string
+	ok := testutil.Eventually(timeout, func() bool {
+		for _, n := range info.Nodes {
+			got, err := answers(n.DNSAddr, name)
+			if err != nil || !slices.Equal(got, want) {
+				last = n.ID + ": " + strings.Join(got, ",")
+				if err != nil {
+					last = n.ID + ": " + err.Error()
+				}
+				return false
+			}
+		}
+		return true
+	})
+	if !ok {
+		t.Fatalf("timed out after %v waiting for every node to answer %s with %v (last: %s)", timeout, name, want, last)
+	}
+}
+
+func TestRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three nodes")
+	}
+	var (
+		out    syncBuffer
+		info   Info
+		ready  = make(chan struct{})
+		ctx    context.Context
+		cancel context.CancelFunc
+		done   chan error
+	)
+	for attempt := 0; ; attempt++ {
+		ctx, cancel = context.WithCancel(context.Background())
+		done = make(chan error, 1)
+		go func() {
+			done <- Run(ctx, Options{
+				Out: &out, BackendPort: freePort(t), ControlAddr: "127.0.0.1:0",
+				Logger: testutil.Logger(t, slog.LevelWarn),
+				Ready:  func(i Info) { info = i; close(ready) },
+			})
+		}()
+		var err error
+		select {
+		case <-ready:
+		case err = <-done:
+		case <-time.After(90 * time.Second):
+			cancel()
+			t.Fatal("the demo did not start within 90s")
+		}
+		if err == nil {
+			break
+		}
+		cancel()
+		if errors.Is(err, syscall.EADDRINUSE) && attempt < 3 {
+			t.Logf("port taken, retrying: %v", err)
+			continue
+		}
+		t.Fatalf("Run: %v", err)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			cancel()
+			<-done
+		}
+	})
+	if len(info.Nodes) != 3 {
+		t.Fatalf("Info has %d nodes, want 3", len(info.Nodes))
+	}
+	if _, err := os.Stat(info.DataDir); err != nil {
+		t.Fatalf("data dir: %v", err)
+	}
+
+	// Every node answers the failover pool with us-east-1, and the
+	// multivalue pool with all three.
+	waitAnswers(t, info, "www.example.test.", []string{"127.0.0.11"}, 30*time.Second)
+	waitAnswers(t, info, "all.example.test.", []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"}, 30*time.Second)
+	guide := out.String()
+	for _, want := range []string{"dig @127.0.0.1 -p ", "detour demo break us-east-1 --control " + info.ControlURL, "detour events --api " + info.Nodes[0].APIURL} {
+		if !strings.Contains(guide, want) {
+			t.Errorf("guide lacks %q:\n%s", want, guide)
+		}
+	}
+
+	// Break us-east-1: the answers move to eu-west-1 everywhere.
+	msg, err := Break(t.Context(), info.ControlURL, "us-east-1")
+	if err != nil {
+		t.Fatalf("Break: %v", err)
+	}
+	if !strings.Contains(msg, "us-east-1 is broken") {
+		t.Errorf("Break said %q", msg)
+	}
+	waitAnswers(t, info, "www.example.test.", []string{"127.0.0.12"}, 30*time.Second)
+	waitAnswers(t, info, "all.example.test.", []string{"127.0.0.12", "127.0.0.13"}, 30*time.Second)
+	testutil.WaitFor(t, 10*time.Second, func() bool { return strings.Contains(out.String(), "us-east-1") && strings.Contains(out.String(), "#") },
+		"an event about us-east-1 in the stream")
+
+	// Heal: the failover pool fails back (auto).
+	if _, err := Heal(t.Context(), info.ControlURL, "us-east-1"); err != nil {
+		t.Fatalf("Heal: %v", err)
+	}
+	waitAnswers(t, info, "www.example.test.", []string{"127.0.0.11"}, 30*time.Second)
+
+	// Stop: Run returns nil, the data dir is gone, the ports are closed.
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run returned %v after ctx ended", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("Run did not return within 60s of ctx ending")
+	}
+	stopped = true
+	if _, err := os.Stat(info.DataDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("data dir %s still there after the demo (stat: %v)", info.DataDir, err)
+	}
+	if c, err := net.DialTimeout("tcp", strings.TrimPrefix(info.ControlURL, "http://"), time.Second); err == nil {
+		c.Close()
+		t.Error("the control endpoint still accepts connections")
+	}
+	if !strings.Contains(out.String(), "temporary data removed") {
+		t.Errorf("no goodbye in the output:\n%s", out.String())
+	}
+}

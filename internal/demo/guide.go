@@ -1,0 +1,54 @@
+package demo
+
+import (
+	"fmt"
+	"io"
+	"net"
+)
+
+// printGuide prints what to try while the demo runs. defaultControl says
+// whether the control endpoint is at DefaultControlAddr, so that the
+// break/heal commands need no flag.
+func printGuide(w io.Writer, info Info, defaultControl bool) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	p("detour demo: three nodes are running, with the example spec applied.")
+	p("")
+	p("Nodes (DNS over UDP and TCP, admin API):")
+	for _, n := range info.Nodes {
+		p("  %-6s %-11s dns %-21s api %s", n.ID, n.Region, n.DNSAddr, n.APIURL)
+	}
+	p("")
+	p("Backends (port %d): us-east-1 127.0.0.11, eu-west-1 127.0.0.12, ap-south-1 127.0.0.13", info.BackendPort)
+	p("")
+	p("Ask any node (every node gives the same answer):")
+	for _, n := range info.Nodes {
+		host, port, _ := net.SplitHostPort(n.DNSAddr)
+		p("  dig @%s -p %s www.example.test A +short    # failover: us-east-1 first", host, port)
+	}
+	host, port, _ := net.SplitHostPort(info.Nodes[0].DNSAddr)
+	p("  dig @%s -p %s api.example.test A +short    # weighted 70/30", host, port)
+	p("  dig @%s -p %s all.example.test A +short    # multivalue: every healthy one", host, port)
+	p("")
+	flag := ""
+	if !defaultControl {
+		flag = " --control " + info.ControlURL
+	}
+	p("Break a region and watch the answers move (within a few seconds):")
+	p("  detour demo break us-east-1%s", flag)
+	p("  detour demo heal us-east-1%s", flag)
+	p("")
+	api := info.Nodes[0].APIURL
+	p("Look at the cluster:")
+	p("  detour health --api %s", api)
+	p("  detour events --api %s", api)
+	p("  detour status --api %s", api)
+	p("")
+	p("Fail over by hand: a pin override exists in the cluster, but its API and CLI")
+	p("(detour failover) are planned. Meanwhile, change the pool's priorities in a copy")
+	p("of the spec and apply it:")
+	p("  detour spec --api %s > spec.yaml   # edit priorities, then", api)
+	p("  detour apply -f spec.yaml --api %s", api)
+	p("")
+	p("Events follow below. Press Ctrl-C to stop and clean up.")
+	p("")
+}
