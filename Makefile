@@ -42,7 +42,7 @@ cover: ## test (-short) with coverage; writes cover.out, prints the total
 bench: ## run the Go benchmarks briefly (see docs/performance.md for the full commands)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./...
 
-bench-failover: ## failover convergence, 20 trials on three processes (bench/failover.sh, about a minute)
+bench-failover: ## failover convergence, 20 trials on three processes (bench/failover.sh, ~50 s)
 	./bench/failover.sh
 
 cluster: build ## run a local three-node cluster (scripts/cluster.sh)

@@ -50,8 +50,7 @@ func BenchmarkFailoverConvergence(b *testing.B) {
 	}
 	settle()
 	var lat []time.Duration
-	b.ResetTimer()
-	for range b.N {
+	for b.Loop() {
 		us.setMode(mode503)
 		lat = append(lat, fc.converge(b, time.Now(), 15*time.Second, www, euWest))
 		us.setMode(modeOK)
