@@ -95,3 +95,30 @@ func BenchmarkCompile(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHandlerFlattened measures a query for a pool whose endpoint is
+// a flattened hostname (two resolved addresses): never memoized, as its
+// TTL counts down with the target's.
+func BenchmarkHandlerFlattened(b *testing.B) {
+	h := NewHandler(HandlerConfig{NodeID: "bench"})
+	if err := h.SetState(exampleState(flatSpec(20), 7)); err != nil {
+		b.Fatal(err)
+	}
+	clock := &flatClock{}
+	clock.a.ttl.Store(60)
+	clock.a.at.Store(time.Now().Add(time.Hour).UnixNano())
+	h.setFlat(flatTable{"alb2.example.org.": {a: []netip.Addr{netip.MustParseAddr("127.0.0.41"), netip.MustParseAddr("127.0.0.42")}, clock: clock}})
+	m := new(dns.Msg)
+	m.SetQuestion("flat.example.test.", dns.TypeA)
+	m.SetEdns0(1232, false)
+	pkt, _ := m.Pack()
+	buf := make([]byte, 4096)
+	reply := new(dns.Msg)
+	if err := reply.Unpack(h.handleRaw(pkt, netip.AddrPort{}, true, buf).out); err != nil || len(reply.Answer) != 2 {
+		b.Fatalf("flattened answer %v err %v, want two addresses", reply.Answer, err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		h.handleRaw(pkt, netip.AddrPort{}, true, buf)
+	}
+}
