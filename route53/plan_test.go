@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -254,21 +256,33 @@ func (f *fakeClient) ChangeResourceRecordSets(_ context.Context, in *awsr53.Chan
 		return policy.CanonicalName(aws.ToString(x.Name)) == policy.CanonicalName(aws.ToString(rs.Name)) && x.Type == rs.Type &&
 			aws.ToString(x.SetIdentifier) == aws.ToString(rs.SetIdentifier)
 	}
-	for _, c := range in.ChangeBatch.Changes {
-		if aws.ToString(c.ResourceRecordSet.Name) == f.poison {
-			return nil, &types.InvalidChangeBatch{Message: aws.String("ChangeBatch errors occurred"), Messages: []string{"poisoned " + f.poison}}
-		}
-		if c.Action == types.ChangeActionCreate && slices.ContainsFunc(f.sets, func(x types.ResourceRecordSet) bool { return same(x, *c.ResourceRecordSet) }) {
-			return nil, &types.InvalidChangeBatch{Message: aws.String("ChangeBatch errors occurred"), Messages: []string{"already exists: " + aws.ToString(c.ResourceRecordSet.Name)}}
-		}
+	refuse := func(msg string) (*awsr53.ChangeResourceRecordSetsOutput, error) {
+		return nil, &types.InvalidChangeBatch{Message: aws.String("ChangeBatch errors occurred"), Messages: []string{msg}}
 	}
+	// Changes apply in order to a working copy, all or nothing.
+	work := slices.Clone(f.sets)
 	for _, c := range in.ChangeBatch.Changes {
 		rs := *c.ResourceRecordSet
-		f.sets = slices.DeleteFunc(f.sets, func(x types.ResourceRecordSet) bool { return same(x, rs) })
+		if aws.ToString(rs.Name) == f.poison {
+			return refuse("poisoned " + f.poison)
+		}
+		exists := slices.ContainsFunc(work, func(x types.ResourceRecordSet) bool { return same(x, rs) })
+		switch c.Action {
+		case types.ChangeActionDelete:
+			if !slices.ContainsFunc(work, func(x types.ResourceRecordSet) bool { return reflect.DeepEqual(x, rs) }) {
+				return refuse("values do not match: " + aws.ToString(rs.Name))
+			}
+		case types.ChangeActionCreate:
+			if exists {
+				return refuse("already exists: " + aws.ToString(rs.Name))
+			}
+		}
+		work = slices.DeleteFunc(work, func(x types.ResourceRecordSet) bool { return same(x, rs) })
 		if c.Action != types.ChangeActionDelete {
-			f.sets = append(f.sets, rs)
+			work = append(work, rs)
 		}
 	}
+	f.sets = work
 	return &awsr53.ChangeResourceRecordSetsOutput{ChangeInfo: &types.ChangeInfo{Id: aws.String(fmt.Sprintf("/change/C%d", len(f.batches))), Status: types.ChangeStatusInsync}}, nil
 }
 
@@ -462,4 +476,110 @@ func TestOnlyRefusals(t *testing.T) {
 			t.Errorf("onlyRefusals(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
+}
+
+// TestPlanGroup_converges applies the plan of random live states to a
+// fake zone and plans again: one round always reaches the desired records
+// (nothing left to change), every DELETE names a live record set exactly
+// as read, and records of other names are untouched.
+func TestPlanGroup_converges(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	ips := []string{"198.51.100.1", "198.51.100.2", "198.51.100.3", "203.0.113.1"}
+	randValues := func() []string {
+		n := 1 + rng.IntN(3)
+		var vs []string
+		for range n {
+			if v := ips[rng.IntN(len(ips))]; !slices.Contains(vs, v) {
+				vs = append(vs, v)
+			}
+		}
+		slices.Sort(vs)
+		return vs
+	}
+	seen := map[string]int{}
+	for i := range 500 {
+		g := policy.Route53Group{Name: "www.example.com.", Type: "A", Style: "simple", Adopt: rng.IntN(2) == 0}
+		ids := []string{"use1", "euw1", "apse2"}
+		if rng.IntN(2) == 0 {
+			g.Style = "weighted"
+			for _, id := range ids[:1+rng.IntN(3)] {
+				set := policy.Route53RecordSet{SetIdentifier: id, Weight: w64(int64(rng.IntN(4))), TTL: 30, Values: randValues()}
+				if rng.IntN(4) == 0 {
+					set = policy.Route53RecordSet{SetIdentifier: id, Weight: set.Weight, Alias: &policy.Route53Alias{HostedZoneID: "Z35SXDOTRQ7X7K", DNSName: "lb-" + id + ".us-east-1.elb.amazonaws.com."}}
+				}
+				g.Sets = append(g.Sets, set)
+			}
+		} else {
+			g.Sets = []policy.Route53RecordSet{{TTL: 30, Values: randValues()}}
+		}
+		f := &fakeClient{zoneID: "Z1", zoneName: "example.com."}
+		f.sets = append(f.sets, plainSet("other.example.com.", "", nil, 60, "203.0.113.9"))
+		// Live: some of what is wanted, changed at random, plus stale
+		// or foreign record sets.
+		for _, id := range ids {
+			switch rng.IntN(5) {
+			case 0:
+				f.sets = append(f.sets, plainSet("www.example.com.", id, w64(int64(rng.IntN(3))), int64(30+rng.IntN(2)*30), randValues()...))
+			case 1:
+				fo := plainSet("www.example.com.", id, nil, 30, randValues()...)
+				fo.Failover = types.ResourceRecordSetFailoverPrimary
+				f.sets = append(f.sets, fo)
+			}
+		}
+		if rng.IntN(3) == 0 {
+			f.sets = append(f.sets, plainSet("www.example.com.", "", nil, int64(30+rng.IntN(2)*30), randValues()...))
+		}
+		f.sort()
+		r, err := New(Config{}, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ru := &run{zones: map[zoneRef]zoneInfo{}, applied: map[string]string{}, pending: map[string][]string{}}
+		g.HostedZoneID = "Z1"
+		if err := r.pass(t.Context(), ru, []policy.Route53Group{g}); err != nil {
+			t.Fatalf("case %d: pass: %v", i, err)
+		}
+		live, err := r.listOwned(t.Context(), "Z1", []string{"www.example.com."})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := r.Status()[0]
+		p := planGroup(g, live["www.example.com."])
+		switch {
+		case st.State == StateRefused:
+			if g.Adopt || p.refused == "" {
+				t.Errorf("case %d: refused with adopt=%v (plan now %+v)", i, g.Adopt, p)
+			}
+		case st.State != StateInSync || len(p.changes) != 0 || p.refused != "":
+			t.Errorf("case %d: state %s %q, left %q", i, st.State, st.Message, summarize(p.changes))
+		}
+		if v := values0(f, "other.example.com."); v != "203.0.113.9" {
+			t.Errorf("case %d: other name changed to %s", i, v)
+		}
+		switch {
+		case st.State == StateRefused:
+			seen["refused"]++
+		case len(f.batches) == 0:
+			seen["already in sync"]++
+		case g.Adopt && slices.ContainsFunc(f.batches[0], func(c types.Change) bool { return c.ResourceRecordSet.Failover != "" }):
+			seen["adopted"]++
+		default:
+			seen["changed"]++
+		}
+	}
+	for _, k := range []string{"refused", "already in sync", "adopted", "changed"} {
+		if seen[k] == 0 {
+			t.Errorf("no case was %s (%v): the generator misses a path", k, seen)
+		}
+	}
+	t.Logf("cases: %v", seen)
+}
+
+func values0(f *fakeClient, name string) string {
+	for _, rs := range f.sets {
+		if aws.ToString(rs.Name) == name && len(rs.ResourceRecords) > 0 {
+			return aws.ToString(rs.ResourceRecords[0].Value)
+		}
+	}
+	return ""
 }
