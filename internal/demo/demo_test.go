@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/detour-dns/detour/internal/testutil"
+	"github.com/detour-dns/detour/policy"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -231,5 +232,21 @@ func TestRun(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "temporary data removed") {
 		t.Errorf("no goodbye in the output:\n%s", out.String())
+	}
+}
+
+// TestDeploySpec validates the spec that deploy/docker-compose.yml
+// applies.
+func TestDeploySpec(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "spec.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := policy.LoadSpec(b)
+	if err != nil {
+		t.Fatalf("deploy/spec.yaml: %v", err)
+	}
+	if len(spec.Pools) == 0 {
+		t.Error("deploy/spec.yaml has no pools")
 	}
 }

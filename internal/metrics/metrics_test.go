@@ -2,12 +2,14 @@ package metrics
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -369,4 +371,71 @@ func BenchmarkObserveQuery(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// TestDashboardUsesExportedNames checks that every detour_ metric the
+// Grafana dashboard queries is one this package exports.
+func TestDashboardUsesExportedNames(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "grafana", "detour.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatalf("parse dashboard: %v", err)
+	}
+
+	// A Metrics value with every source set and every pushed metric
+	// observed once exports every name.
+	st := exampleState(t)
+	m := mustNew(t, Config{
+		NodeID: "node1",
+		State:  stateFunc(func() *policy.State { return st }),
+		Raft:   RaftFunc(func() RaftStatus { return RaftStatus{Role: "follower", LastContact: time.Now()} }),
+		Probes: ProbeFunc(func() ProbeSnapshot {
+			return ProbeSnapshot{Endpoints: []ProbeEndpoint{{Pool: "p.", Endpoint: "e", HasResult: true}}}
+		}),
+		Route53: Route53Func(func() []Route53Record { return []Route53Record{{Pool: "p.", Name: "p.", Type: "A", State: "in_sync"}} }),
+	})
+	m.ObserveQuery("example.test.", "A", "NOERROR", 0)
+	m.ObserveProbe("p.", "e", true, 0)
+	m.ObserveApply(0)
+	m.r53Requests.WithLabelValues("GetChange", "ok").Inc()
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, f := range fams {
+		have[f.GetName()] = true
+	}
+
+	name := regexp.MustCompile(`detour_[a-z0-9_]+`)
+	used := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, n := range name.FindAllString(tg.Expr, -1) {
+				used++
+				base := n
+				for _, suf := range []string{"_bucket", "_sum", "_count"} {
+					if b, ok := strings.CutSuffix(n, suf); ok && have[b] {
+						base = b
+					}
+				}
+				if !have[base] {
+					t.Errorf("panel %q queries %s, which internal/metrics does not export", p.Title, n)
+				}
+			}
+		}
+	}
+	if used < 20 {
+		t.Errorf("the dashboard queries only %d detour_ series", used)
+	}
 }
