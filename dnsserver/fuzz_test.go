@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -14,18 +15,50 @@ import (
 // transports: every packet gets a reply that parses, answers the same ID
 // and fits the UDP limit, or is dropped; nothing panics.
 func FuzzHandler(f *testing.F) {
-	h := NewHandler(HandlerConfig{NodeID: "fuzz", TSIGKeys: map[string]string{xfrKey: xfrSecret}})
-	if err := h.SetState(exampleState(exampleSpec(), 7)); err != nil {
-		f.Fatal(err)
+	// Two handlers, one with Metrics (packets of odd length go there), on
+	// the example spec plus flattened pools with resolved addresses and a
+	// clock that stands still (so that their TTL is the same twice).
+	now := time.Unix(1_000_000, 0)
+	clock := &flatClock{}
+	clock.a.ttl.Store(60)
+	clock.a.at.Store(now.Add(30 * time.Second).UnixNano())
+	flat := flatTable{"alb2.example.org.": {a: []netip.Addr{netip.MustParseAddr("127.0.0.41")}, clock: clock}}
+	var hs [2]*Handler
+	for i := range hs {
+		cfg := HandlerConfig{NodeID: "fuzz", TSIGKeys: map[string]string{xfrKey: xfrSecret}}
+		if i == 1 {
+			cfg.Metrics = nopMetrics{}
+		}
+		hs[i] = NewHandler(cfg)
+		hs[i].now = func() time.Time { return now }
+		hs[i].setFlat(flat)
+		if err := hs[i].SetState(exampleState(flatSpec(20), 7)); err != nil {
+			f.Fatal(err)
+		}
 	}
 	m := new(dns.Msg)
 	m.SetQuestion("www.example.test.", dns.TypeA)
 	b, _ := m.Pack()
 	f.Add(b)
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{{"flat.example.test.", dns.TypeA}, {"example.test.", dns.TypeAAAA}, {"example.test.", dns.TypeIXFR}} {
+		m := new(dns.Msg)
+		m.SetQuestion(q.name, q.qtype)
+		b, _ := m.Pack()
+		f.Add(b)
+		f.Add(append(b, 0)) // odd length: the handler with Metrics
+	}
+	m.SetTsig("unknown.example.test.", dns.HmacSHA256, 300, 1_000_000)
+	if b, _, err := dns.TsigGenerate(m, xfrSecret, "", false); err == nil {
+		f.Add(b)
+	}
 	remote := netip.MustParseAddrPort("127.0.0.1:5353")
 	buf := make([]byte, 65535)
 	buf2 := make([]byte, 65535)
 	f.Fuzz(func(t *testing.T, pkt []byte) {
+		h := hs[len(pkt)%2]
 		for _, udp := range []bool{true, false} {
 			r := h.handleRaw(pkt, remote, udp, buf)
 			// The same packet again (now perhaps from the memo) gets the

@@ -209,7 +209,7 @@ func tsigError(req *dns.Msg, t *dns.TSIG, code uint16, secret string, buf []byte
 	}
 	rr := &dns.TSIG{
 		Hdr:        dns.RR_Header{Name: t.Hdr.Name, Rrtype: dns.TypeTSIG, Class: dns.ClassANY},
-		Algorithm:  t.Algorithm,
+		Algorithm:  dns.Fqdn(t.Algorithm),
 		TimeSigned: t.TimeSigned,
 		Fudge:      t.Fudge,
 		OrigId:     req.Id,
@@ -227,7 +227,9 @@ func tsigError(req *dns.Msg, t *dns.TSIG, code uint16, secret string, buf []byte
 	} else {
 		out, err = m.PackBuffer(buf)
 	}
-	if err != nil {
+	if err != nil || new(dns.Msg).Unpack(out) != nil {
+		// A TSIG record too broken to echo (the library packs some of
+		// those without error, into a reply that does not parse).
 		return headerReply(buf, headerOf(req), dns.RcodeNotAuth, nil)
 	}
 	return out
