@@ -70,6 +70,11 @@ type Options struct {
 	// Credentials replaces the default credential chain (environment,
 	// shared config, instance role) when set.
 	Credentials aws.CredentialsProvider
+	// HTTPClient sends the requests when set (for example an *http.Client
+	// whose Transport counts every attempt for metrics); nil means the
+	// SDK's default client. It brings its own TLS settings: AWS_CA_BUNDLE
+	// does not apply to it.
+	HTTPClient aws.HTTPClient
 }
 
 // NewSDKClient returns an AWS SDK Route 53 client for the reconciler. Its
@@ -114,6 +119,7 @@ func NewSDKClient(ctx context.Context, o Options) (*awsr53.Client, error) {
 	if o.Credentials != nil {
 		opts = append(opts, config.WithCredentialsProvider(o.Credentials))
 	}
+
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("route53 client: load AWS config: %w", err)
@@ -121,6 +127,12 @@ func NewSDKClient(ctx context.Context, o Options) (*awsr53.Client, error) {
 	return awsr53.NewFromConfig(cfg, func(ro *awsr53.Options) {
 		if o.Endpoint != "" {
 			ro.BaseEndpoint = aws.String(o.Endpoint)
+		}
+		if o.HTTPClient != nil {
+			// Set on the client rather than in LoadDefaultConfig,
+			// which would try to add a custom CA bundle to it; the
+			// caller's client brings its own TLS settings.
+			ro.HTTPClient = o.HTTPClient
 		}
 		// LoadDefaultConfig may carry AWS_MAX_ATTEMPTS; ours wins.
 		ro.RetryMaxAttempts = 0

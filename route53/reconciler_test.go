@@ -2,7 +2,9 @@ package route53_test
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -536,5 +538,32 @@ func TestReconciler_invalidChangeBatchForms(t *testing.T) {
 				return false
 			}, "www in error with Route 53's message (status %s)", statusString(r))
 		})
+	}
+}
+
+// countingTransport counts the requests it carries.
+type countingTransport struct{ n atomic.Int64 }
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+func TestNewSDKClient_httpClientSeesEveryAttempt(t *testing.T) {
+	srv, zid := startStandIn(t, route53test.Options{})
+	if err := srv.SetFaults(route53test.Faults{ThrottleFraction: 0.5}); err != nil {
+		t.Fatal(err)
+	}
+	ct := &countingTransport{}
+	hc := &http.Client{Transport: ct}
+	t.Cleanup(hc.CloseIdleConnections)
+	c := sdkClient(t, srv, route53.Options{HTTPClient: hc})
+	for range 5 {
+		if _, err := c.GetHostedZone(t.Context(), &awsr53.GetHostedZoneInput{Id: aws.String(zid)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := ct.n.Load(), int64(len(srv.Calls())); got != want || got < 9 {
+		t.Errorf("transport carried %d requests, the stand-in saw %d; want the same, retries included (9: every second request is throttled)", got, want)
 	}
 }
