@@ -52,12 +52,16 @@ func skipShort(t *testing.T) {
 	}
 }
 
-// startNode starts a node with cfg and closes it when the test ends.
-func startNode(t testing.TB, cfg Config) *Node {
+// startNode starts a node with cfg and closes it when the test ends. prep
+// functions, if any, adjust the node before it starts.
+func startNode(t testing.TB, cfg Config, prep ...func(*Node)) *Node {
 	t.Helper()
 	n, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New %s: %v", cfg.NodeID, err)
+	}
+	for _, p := range prep {
+		p(n)
 	}
 	t.Cleanup(func() {
 		if err := n.Close(); err != nil {
@@ -75,6 +79,13 @@ func startNode(t testing.TB, cfg Config) *Node {
 // config.
 func newTestCluster(t testing.TB, size int, tweak func(*Config)) *testCluster {
 	t.Helper()
+	return newTestClusterWith(t, size, tweak, nil)
+}
+
+// newTestClusterWith is newTestCluster with prep, if not nil, called on
+// node i before it starts.
+func newTestClusterWith(t testing.TB, size int, tweak func(*Config), prep func(i int, n *Node)) *testCluster {
+	t.Helper()
 	c := &testCluster{t: t}
 	for i := range size {
 		cfg := nodeConfig(t, i)
@@ -83,7 +94,11 @@ func newTestCluster(t testing.TB, size int, tweak func(*Config)) *testCluster {
 			tweak(&cfg)
 		}
 		c.cfgs = append(c.cfgs, cfg)
-		c.nodes = append(c.nodes, startNode(t, cfg))
+		c.nodes = append(c.nodes, startNode(t, cfg, func(n *Node) {
+			if prep != nil {
+				prep(i, n)
+			}
+		}))
 		if i == 0 {
 			c.waitLeader()
 			continue

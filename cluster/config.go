@@ -22,12 +22,20 @@ import (
 // DefaultLeaderLeaseTimeout without a majority, before followers elect
 // another, which keeps two nodes from acting as leader for long.
 // CommitTimeout is raft's own default; applies are sent at once anyway.
+//
+// DefaultStoreTimeout bounds each operation on the Raft log and stable
+// store (bbolt in the data dir). A healthy disk answers in milliseconds
+// (a write of a few megabytes with its fsync in tens of them); 3 s rides
+// out a slow disk under load, yet a leader whose disk hangs steps down
+// within about 3 s, and the others elect a new leader about one election
+// timeout later.
 const (
 	DefaultHeartbeatTimeout   = 800 * time.Millisecond
 	DefaultElectionTimeout    = 800 * time.Millisecond
 	DefaultLeaderLeaseTimeout = 600 * time.Millisecond
 	DefaultCommitTimeout      = 50 * time.Millisecond
 	DefaultApplyTimeout       = 5 * time.Second
+	DefaultStoreTimeout       = 3 * time.Second
 	DefaultSnapshotThreshold  = 8192
 	DefaultSnapshotInterval   = 2 * time.Minute
 	DefaultSnapshotRetain     = 2
@@ -64,6 +72,14 @@ type Config struct {
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout, CommitTimeout time.Duration
 	// ApplyTimeout bounds every write; 0 means DefaultApplyTimeout.
 	ApplyTimeout time.Duration
+	// StoreTimeout bounds every operation on the Raft log and stable
+	// store; 0 means DefaultStoreTimeout. An operation that does not
+	// return in time fails with an error wrapping ErrStorage (a leader
+	// then steps down), and the store refuses further operations until it
+	// returns. Recording the current term is the exception: it is retried
+	// until the disk answers, and the node takes no part in Raft until
+	// then (raft cannot survive failing it).
+	StoreTimeout time.Duration
 
 	// SnapshotThreshold is how many log entries since the last snapshot
 	// trigger a new one, checked every SnapshotInterval. SnapshotRetain is
@@ -91,6 +107,7 @@ func (c Config) withDefaults() Config {
 	def(&c.LeaderLeaseTimeout, DefaultLeaderLeaseTimeout)
 	def(&c.CommitTimeout, DefaultCommitTimeout)
 	def(&c.ApplyTimeout, DefaultApplyTimeout)
+	def(&c.StoreTimeout, DefaultStoreTimeout)
 	def(&c.SnapshotInterval, DefaultSnapshotInterval)
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = DefaultSnapshotThreshold
@@ -147,6 +164,7 @@ func (c Config) validate() error {
 		{"leader lease timeout", c.LeaderLeaseTimeout, 5 * time.Millisecond},
 		{"commit timeout", c.CommitTimeout, time.Millisecond},
 		{"apply timeout", c.ApplyTimeout, time.Millisecond},
+		{"store timeout", c.StoreTimeout, time.Millisecond},
 		{"snapshot interval", c.SnapshotInterval, 5 * time.Millisecond},
 	} {
 		if d.v < d.min {

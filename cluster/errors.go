@@ -17,6 +17,13 @@ var (
 	// now; like any uncommitted Raft entry it may still be committed later
 	// by a leader that holds it, so callers that retry must be idempotent.
 	ErrNoQuorum = errors.New("cluster: no quorum")
+	// ErrStorage means this node's Raft storage (the bbolt log and stable
+	// store in the data dir) failed or did not answer within
+	// Config.StoreTimeout: the disk is full, failing or stuck. A leader
+	// that cannot write an entry steps down, and the write's error wraps
+	// ErrStorage, the cause (syscall.ENOSPC for a full disk) and
+	// ErrNoQuorum: the entry was not committed.
+	ErrStorage = errors.New("cluster: raft storage failed")
 	// ErrNodeIDTaken means a node with that ID is already a member at
 	// another Raft address.
 	ErrNodeIDTaken = errors.New("cluster: node id already taken")

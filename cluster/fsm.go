@@ -26,7 +26,8 @@ type fsm struct {
 	mu     sync.Mutex    // guards notify; held while storing state so Watch pairs them
 	notify chan struct{} // closed and replaced at every publish
 
-	restores atomic.Uint64 // snapshots restored since start
+	restores   atomic.Uint64        // snapshots restored since start
+	restoreErr atomic.Pointer[error] // the last failed restore's error
 }
 
 // handler applies one command type. apply decodes payload (panicking when
@@ -230,6 +231,14 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	return &fsmSnapshot{state: f.state.Load()}, nil
 }
 
+// lastRestoreError returns the error of the last Restore that failed.
+func (f *fsm) lastRestoreError() error {
+	if p := f.restoreErr.Load(); p != nil {
+		return *p
+	}
+	return errNoSnapshotRestore
+}
+
 // Restore replaces the state with the snapshot read from rc. The snapshot
 // is decoded completely before anything is swapped, so a bad snapshot
 // leaves the current state in place.
@@ -237,7 +246,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	s, err := decodeSnapshot(rc)
 	if err != nil {
-		return fmt.Errorf("restore snapshot: %w", err)
+		err = fmt.Errorf("restore snapshot: %w", err)
+		f.restoreErr.Store(&err)
+		return err
 	}
 	f.publish(s)
 	f.restores.Add(1)

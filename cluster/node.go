@@ -35,7 +35,7 @@ type Node struct {
 	started   bool
 	closed    bool
 	raft      *raft.Raft
-	store     *raftboltdb.BoltStore
+	store     *guardedStore
 	transport raft.Transport
 	advertise string             // the address other nodes dial
 	clusterID string             // from the identity file, until the state knows it
@@ -46,6 +46,11 @@ type Node struct {
 	// newTransport, when set before Start, replaces the TCP transport
 	// (the in-memory tests use it to partition nodes without sockets).
 	newTransport func() (raft.Transport, error)
+	// wrapStore and wrapSnapshots, when set before Start, wrap the bbolt
+	// store and the file snapshot store (the disk fault tests use them to
+	// make the disk hang or fill up on demand).
+	wrapStore     func(raftStore) raftStore
+	wrapSnapshots func(raft.SnapshotStore) raft.SnapshotStore
 }
 
 // logCacheSize is how many of the newest log entries are kept in memory
@@ -114,19 +119,35 @@ func (n *Node) Start(ctx context.Context) (err error) {
 
 	hlog := logging.NewHCLog(n.logger.Handler(), "raft")
 	dbPath := filepath.Join(c.DataDir, "raft.db")
-	store, err := raftboltdb.New(raftboltdb.Options{Path: dbPath, BoltOptions: &bbolt.Options{Timeout: time.Second}})
+	bolt, err := raftboltdb.New(raftboltdb.Options{Path: dbPath, BoltOptions: &bbolt.Options{Timeout: time.Second}})
 	if err != nil {
 		if errors.Is(err, bbolt.ErrTimeout) {
 			return fmt.Errorf("open raft log store %s: locked by another process", dbPath)
 		}
 		return fmt.Errorf("open raft log store %s: %w", dbPath, err)
 	}
+	var inner raftStore = bolt
+	if n.wrapStore != nil {
+		inner = n.wrapStore(bolt)
+	}
+	store := newGuardedStore(inner, c.StoreTimeout, n.logger.With("store", dbPath))
 	undo = append(undo, func() { store.Close() })
 	n.store = store
 
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(c.DataDir, c.SnapshotRetain, hlog.Named("snapshots"))
+	files, err := raft.NewFileSnapshotStoreWithLogger(c.DataDir, c.SnapshotRetain, hlog.Named("snapshots"))
 	if err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)
+	}
+	var inSnaps raft.SnapshotStore = files
+	if n.wrapSnapshots != nil {
+		inSnaps = n.wrapSnapshots(files)
+	}
+	snaps := &snapshotStore{
+		SnapshotStore: inSnaps,
+		dir:           filepath.Join(c.DataDir, "snapshots"),
+		logs:          store,
+		logger:        n.logger,
+		restoreErr:    n.fsm.lastRestoreError,
 	}
 
 	trans, err := n.openTransport(hlog)
@@ -161,15 +182,19 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	// A small cache of the newest entries spares raft from reading (and
 	// decoding) from bbolt the entry it just wrote whenever it replicates
 	// the next one; health reports of a large outage are megabytes each.
-	logs, err := raft.NewLogCache(logCacheSize, store)
-	if err != nil {
-		return fmt.Errorf("raft log cache: %w", err)
-	}
+	logs := newLogCache(logCacheSize, store)
+	snaps.beginStart()
 	r, err := raft.NewRaft(rc, n.fsm, logs, store, snaps, trans)
+	if fatal := snaps.endStart(); fatal != nil {
+		if err == nil {
+			stopRaft(r, store)
+		}
+		return fmt.Errorf("start raft: %w", fatal)
+	}
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
-	undo = append(undo, func() { r.Shutdown().Error() })
+	undo = append(undo, func() { stopRaft(r, store) })
 	n.raft = r
 
 	if c.Bootstrap && !existing {
@@ -191,6 +216,15 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	go n.identityLoop(runCtx, id)
 	n.logger.Info("node started", "raft_addr", n.advertise, "existing_state", existing)
 	return nil
+}
+
+// stopRaft shuts r down. It aborts a pending retry in store first, which
+// would otherwise hold raft's main loop (and the shutdown) for as long as
+// the disk fails.
+func stopRaft(r *raft.Raft, store *guardedStore) error {
+	f := r.Shutdown()
+	store.abort()
+	return f.Error()
 }
 
 // openTransport binds the TCP transport on RaftAddr, advertising
@@ -262,7 +296,7 @@ func (n *Node) Close() error {
 
 	var errs []error
 	if r != nil {
-		if err := r.Shutdown().Error(); err != nil {
+		if err := stopRaft(r, store); err != nil {
 			errs = append(errs, fmt.Errorf("stop raft: %w", err))
 		}
 	}

@@ -64,6 +64,8 @@ func (n *Node) notLeader(leaderID string) *NotLeaderError {
 // writeErr maps an error of a raft future to ours, prefixed with op.
 func (n *Node) writeErr(op string, err error) error {
 	switch {
+	case errors.Is(err, ErrStorage):
+		return fmt.Errorf("%s: %w: this node could not write the entry and stepped down as leader: %w", op, ErrNoQuorum, err)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, raft.ErrEnqueueTimeout):
 		return fmt.Errorf("%s: %w: not committed in time (apply timeout %v): %w", op, ErrNoQuorum, n.cfg.ApplyTimeout, err)
 	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrAbortedByRestore):
