@@ -26,7 +26,7 @@ type fsm struct {
 	mu     sync.Mutex    // guards notify; held while storing state so Watch pairs them
 	notify chan struct{} // closed and replaced at every publish
 
-	restores   atomic.Uint64        // snapshots restored since start
+	restores   atomic.Uint64         // snapshots restored since start
 	restoreErr atomic.Pointer[error] // the last failed restore's error
 }
 
