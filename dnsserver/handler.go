@@ -149,7 +149,6 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
 		m.Truncate(udpLimit(r))
 	}
-	_ = w.WriteMsg(m)
 	if h.metrics != nil {
 		zone, qtype := "", uint16(0)
 		if len(r.Question) == 1 {
@@ -162,6 +161,7 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		}
 		h.metrics.ObserveQuery(zone, typeName(qtype), rcodeName(m.Rcode), time.Since(start))
 	}
+	_ = w.WriteMsg(m)
 }
 
 // udpLimit is the largest UDP reply to req: 512 without EDNS0, else the

@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"context"
 	"encoding/hex"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -279,5 +280,46 @@ func TestCompile_RecordValuesUsePolicyParsers(t *testing.T) {
 	}
 	if h.view.Load().index != 7 {
 		t.Errorf("a bad state replaced the view")
+	}
+}
+
+func TestHandler_ServeDNSMetrics(t *testing.T) {
+	met := &recordingMetrics{}
+	h := NewHandler(HandlerConfig{NodeID: "x", Metrics: met})
+	if err := h.SetState(exampleState(exampleSpec(), 7)); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	ds := &dns.Server{PacketConn: pc, Handler: h, NotifyStartedFunc: func() { close(started) }}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ds.ActivateAndServe()
+	}()
+	<-started
+	t.Cleanup(func() {
+		ds.Shutdown()
+		<-done
+	})
+	c := &dns.Client{Net: "udp", Timeout: 3 * time.Second}
+	for _, tc := range []struct {
+		qname string
+		want  string
+	}{
+		{"www.example.test.", "example.test. A NOERROR"},
+		{"www.example.org.", " A REFUSED"},
+	} {
+		m := new(dns.Msg)
+		m.SetQuestion(tc.qname, dns.TypeA)
+		if _, _, err := c.Exchange(m, pc.LocalAddr().String()); err != nil {
+			t.Fatal(err)
+		}
+		if got := met.take(); len(got) != 1 || got[0] != tc.want {
+			t.Errorf("%s through ServeDNS: observations %q, want [%q]", tc.qname, got, tc.want)
+		}
 	}
 }
