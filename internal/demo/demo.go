@@ -312,12 +312,11 @@ func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error
 }
 
 // streamEvents prints the cluster's events as they come until ctx ends,
-// asking the first node that answers.
+// asking the first node that answers, then prints the events that came
+// since its last poll (bounded by 2 s).
 func streamEvents(ctx context.Context, out io.Writer, clients []*api.Client) {
 	var after uint64
-	t := time.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
-	for {
+	poll := func(ctx context.Context) {
 		for _, cl := range clients {
 			l, err := cl.Events(ctx, after, 100)
 			if err != nil {
@@ -327,10 +326,18 @@ func streamEvents(ctx context.Context, out io.Writer, clients []*api.Client) {
 				fmt.Fprintln(out, formatEvent(e))
 			}
 			after = l.Last
-			break
+			return
 		}
+	}
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		poll(ctx)
 		select {
 		case <-ctx.Done():
+			last, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			defer cancel()
+			poll(last)
 			return
 		case <-t.C:
 		}
@@ -354,8 +361,9 @@ func formatEvent(e policy.Event) string {
 	if e.Node != "" {
 		b.WriteString(" node=" + e.Node)
 	}
+	line := strings.TrimRight(b.String(), " ")
 	if e.Reason != "" {
-		b.WriteString(": " + e.Reason)
+		line += ": " + e.Reason
 	}
-	return b.String()
+	return line
 }

@@ -230,6 +230,9 @@ func TestRun(t *testing.T) {
 		c.Close()
 		t.Error("the control endpoint still accepts connections")
 	}
+	if !strings.Contains(out.String(), "endpoint_up          www.example.test. us-east-1") {
+		t.Errorf("the event stream lacks the recovery of www.example.test./us-east-1:\n%s", out.String())
+	}
 	if !strings.Contains(out.String(), "temporary data removed") {
 		t.Errorf("no goodbye in the output:\n%s", out.String())
 	}
@@ -248,5 +251,28 @@ func TestDeploySpec(t *testing.T) {
 	}
 	if len(spec.Pools) == 0 {
 		t.Error("deploy/spec.yaml has no pools")
+	}
+}
+
+func TestFormatEvent(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.Local)
+	cases := []struct {
+		name string
+		e    policy.Event
+		want string
+	}{
+		{"pool event", policy.Event{Index: 5, Time: at, Kind: "endpoint_down", Pool: "www.example.test.", Endpoint: "us-east-1", Reason: "2 of 3 voters"},
+			"03:04:05  #5    endpoint_down        www.example.test. us-east-1: 2 of 3 voters"},
+		{"cluster event", policy.Event{Index: 4, Time: at, Kind: "spec_applied", Reason: "spec version 1 applied"},
+			"03:04:05  #4    spec_applied: spec version 1 applied"},
+		{"no time", policy.Event{Index: 1, Kind: "member_joined", Node: "node1", Reason: "joined"},
+			"--:--:--  #1    member_joined        node=node1: joined"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := formatEvent(tc.e); got != tc.want {
+				t.Errorf("formatEvent = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
