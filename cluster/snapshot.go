@@ -56,7 +56,8 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	if err == nil {
 		return sink.Close()
 	}
-	return errors.Join(fmt.Errorf("persist snapshot: %w", err), sink.Cancel())
+	// Raft keeps the previous snapshot and logs the failure.
+	return errors.Join(fmt.Errorf("persist snapshot %s: %w", sink.ID(), err), sink.Cancel())
 }
 
 // Release does nothing: the captured state is garbage collected.
