@@ -97,9 +97,16 @@ type NodeInfo struct {
 // taken: the error then wraps the listen error, see errors.Is with
 // syscall.EADDRINUSE); whatever had started is stopped and removed first.
 //
-// cmd/detour's "demo" subcommand calls Run with a context cancelled by
-// Ctrl-C; its "demo break REGION" and "demo heal REGION" call Break and
-// Heal.
+// The CLI maps onto it as follows (the guide prints these commands):
+//
+//	detour demo [--keep] [--route53]      Run(ctx, Options{Keep, Route53, Out: stdout, Logger})
+//	                                      with ctx cancelled by Ctrl-C (SIGINT/SIGTERM)
+//	detour demo break REGION [--control URL]   Break(ctx, URL, REGION), printing its answer
+//	detour demo heal REGION [--control URL]    Heal(ctx, URL, REGION)
+//
+// where --control defaults to "" (DefaultControlAddr) and Logger should
+// discard or keep to warnings, so that the guide and the events stay
+// readable.
 func Run(ctx context.Context, opts Options) (err error) {
 	if opts.Route53 {
 		return ErrRoute53NotWired
