@@ -1,7 +1,9 @@
 package dnsserver
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -219,9 +221,10 @@ func TestFlatten_AnswerFollowsTheTargetWithinItsTTL(t *testing.T) {
 func TestFlatten_ResolverDownKeepsTheLastAnswer(t *testing.T) {
 	res := startStandIn(t, 1)
 	res.set("alb2.example.org.", []string{"127.0.0.41"}, nil)
+	logs := &syncBuffer{}
 	s := startServer(t, newTestSource(exampleState(flatSpec(20), 7)), Config{Resolver: res.addr,
 		ResolverTimeout: 100 * time.Millisecond, FlattenMinRefresh: 100 * time.Millisecond, FlattenMaxRefresh: 200 * time.Millisecond,
-		FlattenMaxStale: 3 * time.Second})
+		FlattenMaxStale: 3 * time.Second, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	waitFor(t, 5*time.Second, "the first flattened answer", func() bool {
 		return answerIs(askUDP(t, s, "flat.example.test.", dns.TypeA), "flat.example.test. 0 IN A 127.0.0.41")
 	})
@@ -239,16 +242,40 @@ func TestFlatten_ResolverDownKeepsTheLastAnswer(t *testing.T) {
 	if ttl := r.Answer[0].Header().Ttl; ttl != 1 {
 		t.Errorf("stale answer TTL %d, want min(30, the target's last TTL 1) = 1", ttl)
 	}
+	if l := logs.String(); !strings.Contains(l, `level=WARN msg="dns: refreshing a flattened target failed; serving its last answer" target=alb2.example.org.`) {
+		t.Errorf("no Warn log about serving the last answer; logs:\n%s", l)
+	}
 	// Staleness is bounded: past FlattenMaxStale the endpoint answers
 	// nothing (NODATA, as the pool's only endpoint).
 	waitFor(t, 8*time.Second, "the stale answer to be dropped after FlattenMaxStale", func() bool {
 		r := askUDP(t, s, "flat.example.test.", dns.TypeA)
 		return r.Rcode == dns.RcodeSuccess && len(r.Answer) == 0 && len(r.Ns) == 1
 	})
+	if l := logs.String(); !strings.Contains(l, `level=ERROR msg="dns: flattened target unresolved for too long: its addresses are no longer served" target=alb2.example.org.`) {
+		t.Errorf("no Error log about dropping the stale answer; logs:\n%s", l)
+	}
 	res.setDown(false)
 	waitFor(t, 5*time.Second, "the answer to come back with the resolver", func() bool {
 		return answerIs(askUDP(t, s, "flat.example.test.", dns.TypeA), "flat.example.test. 0 IN A 127.0.0.41")
 	})
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers (log output).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 func TestFlatten_UnresolvedTargetIsNODATA(t *testing.T) {
