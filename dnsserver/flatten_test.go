@@ -403,3 +403,39 @@ func TestNew_RejectsBadResolverSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestFlatten_WeightedPoolWithAFlattenedEndpoint(t *testing.T) {
+	spec := exampleSpec()
+	spec.Pools = append(spec.Pools, policy.Pool{Name: "mix.example.test.", Policy: policy.PolicyWeighted, TTL: 20,
+		Endpoints: []policy.Endpoint{
+			{Name: "ip", Weight: ip(1), Addresses: []string{"127.0.0.61"}},
+			{Name: "alb", Weight: ip(1), Target: "alb3.example.org.", Flatten: true},
+		}})
+	h := NewHandler(HandlerConfig{})
+	now := time.Unix(1_000_000, 0)
+	h.now = func() time.Time { return now }
+	clock := &flatClock{}
+	clock.a.ttl.Store(7)
+	clock.a.at.Store(now.Add(7 * time.Second).UnixNano())
+	h.setFlat(flatTable{"alb3.example.org.": {a: []netip.Addr{netip.MustParseAddr("127.0.0.62")}, clock: clock}})
+	if err := h.SetState(exampleState(spec, 7)); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for range 200 {
+		m := new(dns.Msg)
+		m.SetQuestion("mix.example.test.", dns.TypeA)
+		r := h.Answer(m, netip.AddrPort{})
+		if len(r.Answer) != 1 {
+			t.Fatalf("weighted answer %v, want one record", r.Answer)
+		}
+		line := strings.Join(strings.Fields(r.Answer[0].String()), " ")
+		seen[line] = true
+		if line != "mix.example.test. 20 IN A 127.0.0.61" && line != "mix.example.test. 7 IN A 127.0.0.62" {
+			t.Fatalf("answer %q, want the address endpoint with the pool TTL or the flattened one with the target's", line)
+		}
+	}
+	if len(seen) != 2 {
+		t.Errorf("200 answers gave %d distinct records, want both endpoints", len(seen))
+	}
+}
