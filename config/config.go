@@ -54,6 +54,8 @@ type File struct {
 	DNS *DNSFile `yaml:"dns"`
 	// Probe tunes this node's health prober.
 	Probe *ProbeFile `yaml:"probe"`
+	// Route53 enables and tunes Route 53 mode (see Route53File).
+	Route53 *Route53File `yaml:"route53"`
 }
 
 // ProbeFile tunes the node's health prober; unset fields take the prober's
@@ -125,6 +127,8 @@ type Runtime struct {
 	TSIGKeys map[string]string
 	// Probe tunes the health prober.
 	Probe Probe
+	// Route53 is Route 53 mode (see Route53).
+	Route53 Route53
 }
 
 // Probe holds the prober settings of a Runtime; zero values mean the
@@ -306,6 +310,7 @@ func (f *File) Overlay(o File) {
 			p.History = q.History
 		}
 	}
+	f.overlayRoute53(o)
 	if o.DNS != nil {
 		if f.DNS == nil {
 			f.DNS = &DNSFile{}
@@ -478,6 +483,7 @@ func (f File) Runtime() (Runtime, error) {
 	if f.Probe != nil {
 		rt.Probe = probeRuntime(*f.Probe, bad)
 	}
+	rt.Route53 = route53Runtime(f.Route53, bad)
 	if len(errs) > 0 {
 		return Runtime{}, errors.Join(errs...)
 	}
