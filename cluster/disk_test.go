@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -304,4 +306,103 @@ func (h *recordHandler) find(parts ...string) []string {
 		}
 	}
 	return out
+}
+
+// mountTmpfs mounts a tmpfs of size bytes on a new directory and unmounts
+// it when the test ends (after the nodes registered later have closed).
+// It skips the test when it cannot mount (not root, or no permission).
+func mountTmpfs(t *testing.T, size int) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("a real full disk needs a tmpfs mount: run as root")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
+		t.Skipf("cannot mount a tmpfs on %s (%v): skipping the real full-disk test", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// fillDisk writes a file in dir until the file system is full and returns
+// its path.
+func fillDisk(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 4096)
+	for range 1 << 16 { // at most 256 MiB
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("fill %s: %v", dir, err)
+			}
+			return path
+		}
+	}
+	t.Fatalf("%s did not fill up", dir)
+	return ""
+}
+
+func TestNode_RealFullDisk(t *testing.T) {
+	dir := mountTmpfs(t, 8<<20)
+	rec := &recordHandler{}
+	cfg := soloConfig(t, rec)
+	cfg.DataDir = filepath.Join(dir, "n0")
+	n, err := startSolo(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	soloLeader(t, n)
+	applyVersions(t, n, 1, 1)
+	if err := n.Snapshot(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	applyVersions(t, n, 2, 2)
+	kept := listSnapshots(t, cfg.DataDir)
+	before := n.State()
+
+	filler := fillDisk(t, dir)
+	big := testSpec(3, 500) // a few hundred kilobytes: bbolt needs new pages
+	_, err = n.ApplySpec(t.Context(), big)
+	if err == nil {
+		t.Fatal("a write on a full disk was acknowledged")
+	}
+	if !errors.Is(err, ErrStorage) || !errors.Is(err, syscall.ENOSPC) || !errors.Is(err, ErrNoQuorum) {
+		t.Errorf("write on a full disk = %v; want ErrStorage, ENOSPC and ErrNoQuorum", err)
+	}
+	t.Logf("write on a full disk: %v", err)
+	if diff := cmp.Diff(before, n.State()); diff != "" {
+		t.Errorf("state changed after the failed write (-before +after):\n%s", diff)
+	}
+	if err := n.Snapshot(t.Context()); err == nil {
+		t.Error("a snapshot on a full disk succeeded")
+	} else {
+		t.Logf("snapshot on a full disk: %v", err)
+	}
+	if got := listSnapshots(t, cfg.DataDir); !slices.EqualFunc(got, kept, func(a, b *raft.SnapshotMeta) bool { return a.ID == b.ID }) {
+		t.Errorf("snapshots after the failure %v, want the old ones %v", got, kept)
+	}
+
+	// Free the disk: the node leads again and the same write succeeds.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	var v uint64
+	if !testutil.Eventually(testTimeout, func() bool {
+		v, err = n.ApplySpec(t.Context(), big)
+		return err == nil
+	}) {
+		t.Fatalf("write after freeing the disk: %v", err)
+	}
+	if v != 3 || n.State().SpecVersion != 3 {
+		t.Errorf("after freeing the disk: version %d, state %d; want 3", v, n.State().SpecVersion)
+	}
 }
