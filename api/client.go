@@ -18,8 +18,17 @@ import (
 // use. Every non-2xx answer comes back as an *Error carrying the API's
 // code, message and details.
 type Client struct {
-	base string
-	hc   *http.Client
+	base  string
+	hc    *http.Client
+	token string
+}
+
+// WithToken returns a copy of c that sends token as a bearer token
+// ("" sends none).
+func (c *Client) WithToken(token string) *Client {
+	cp := *c
+	cp.token = token
+	return &cp
 }
 
 // NewClient returns a client for the API at baseURL
@@ -192,6 +201,9 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, cty
 		req.Header.Set("Content-Type", ctype)
 	}
 	req.Header.Set("Accept", accept)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the detour API: %w", err)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/detour-dns/detour/policy"
 )
 
 // Errors that the interfaces api consumes may return (wrapped). The daemon
@@ -65,6 +67,13 @@ const (
 	CodeNotLeader        = "not_leader"         // 503: forwarded write reached a non-leader
 	CodeUnavailable      = "unavailable"        // 503: node not ready or shutting down
 	CodeTimeout          = "timeout"            // 503: the write did not finish in bounded time
+	CodeUnauthorized     = "unauthorized"       // 401: no token, or not a known one
+	CodeForbidden        = "forbidden"          // 403: the token's role does not allow the request
+	CodeUnknownEndpoint  = "unknown_endpoint"   // 404: the pool has no endpoint of that name
+	CodeNoOverride       = "no_override"        // 404: nothing to release, clear or fail back
+	CodeUnsafe           = "unsafe"             // 409: the change would leave a pool without a healthy answer
+	CodeUnhealthy        = "unhealthy"          // 409: a pin with require_healthy to an unhealthy endpoint
+	CodeConflict         = "conflict"           // 409: the override contradicts another
 )
 
 // ErrorDetail is one item of an error's details: a spec problem (Path), a
@@ -99,6 +108,9 @@ type Error struct {
 	Code       string        `json:"code"`
 	Message    string        `json:"message"`
 	Details    []ErrorDetail `json:"details,omitempty"`
+	// Remaining explains an unsafe refusal (CodeUnsafe): every endpoint
+	// of the pool and why it would not count as a healthy answer.
+	Remaining []policy.EndpointStatus `json:"remaining,omitempty"`
 }
 
 // Error formats the message and every detail, one per line.
@@ -108,6 +120,15 @@ func (e *Error) Error() string {
 	for _, d := range e.Details {
 		b.WriteString("\n  ")
 		b.WriteString(d.String())
+	}
+	for _, r := range e.Remaining {
+		b.WriteString("\n  ")
+		b.WriteString(r.Endpoint)
+		if r.Healthy {
+			b.WriteString(": healthy")
+		} else {
+			b.WriteString(": " + r.Why)
+		}
 	}
 	return b.String()
 }

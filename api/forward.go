@@ -86,7 +86,9 @@ func (s *Server) forward(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if err != nil {
 		return false, fmt.Errorf("build forwarded request to %s: %w", target, err)
 	}
-	for _, h := range []string{"Content-Type", "Accept"} {
+	// The leader checks the caller's token again and records its name
+	// as the actor: every node holds the same tokens.
+	for _, h := range []string{"Content-Type", "Accept", "Authorization"} {
 		if v := r.Header.Get(h); v != "" {
 			req.Header.Set(h, v)
 		}

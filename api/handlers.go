@@ -21,25 +21,52 @@ import (
 	"github.com/detour-dns/detour/policy"
 )
 
-// routes builds the request multiplexer.
+// routes builds the request multiplexer. Every route names the role it
+// needs ("" for the open health checks); see auth.go.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", s.handleHealthz)
-	mux.HandleFunc("GET /readyz", s.handleReadyz)
-	mux.HandleFunc("GET /v1/status", s.handleStatus)
-	mux.HandleFunc("GET /v1/members", s.handleMembers)
-	mux.HandleFunc("POST /v1/members", s.handleJoin)
-	mux.HandleFunc("DELETE /v1/members/{id}", s.handleRemove)
-	mux.HandleFunc("POST /v1/leadership/transfer", s.handleTransfer)
-	mux.HandleFunc("GET /v1/spec", s.handleGetSpec)
-	mux.HandleFunc("PUT /v1/spec", s.handlePutSpec)
-	mux.HandleFunc("GET /v1/pools", s.handlePools)
-	mux.HandleFunc("GET /v1/pools/{name}", s.handlePool)
-	mux.HandleFunc("GET /v1/events", s.handleEvents)
-	mux.HandleFunc("POST /v1/views", s.handleViews)
+	roles := map[string]string{}
+	handle := func(pattern, role string, h http.HandlerFunc) {
+		mux.HandleFunc(pattern, h)
+		roles[pattern] = role
+	}
+	handle("GET /healthz", "", s.handleHealthz)
+	handle("GET /readyz", "", s.handleReadyz)
+	handle("GET /v1/status", RoleRead, s.handleStatus)
+	handle("GET /v1/members", RoleRead, s.handleMembers)
+	handle("POST /v1/members", RoleAdmin, s.handleJoin)
+	handle("DELETE /v1/members/{id}", RoleAdmin, s.handleRemove)
+	handle("POST /v1/leadership/transfer", RoleAdmin, s.handleTransfer)
+	handle("GET /v1/spec", RoleRead, s.handleGetSpec)
+	handle("PUT /v1/spec", RoleAdmin, s.handlePutSpec)
+	handle("GET /v1/pools", RoleRead, s.handlePools)
+	handle("GET /v1/pools/{name}", RoleRead, s.handlePool)
+	handle("POST /v1/pools/{pool}/failover", RoleOperate, s.handleFailover)
+	handle("DELETE /v1/pools/{pool}/failover", RoleOperate, s.handleClear(policy.OverridePin))
+	handle("POST /v1/pools/{pool}/failback", RoleOperate, s.handleFailback)
+	handle("POST /v1/pools/{pool}/endpoints/{endpoint}/drain", RoleOperate, s.handleDrain)
+	handle("DELETE /v1/pools/{pool}/endpoints/{endpoint}/drain", RoleOperate, s.handleClear(policy.OverrideDrain))
+	handle("POST /v1/pools/{pool}/endpoints/{endpoint}/force", RoleOperate, s.handleForce)
+	handle("DELETE /v1/pools/{pool}/endpoints/{endpoint}/force", RoleOperate, s.handleClear(policy.OverrideForce))
+	handle("GET /v1/overrides", RoleRead, s.handleOverrides)
+	handle("GET /v1/events", RoleRead, s.handleEvents)
+	handle("GET /v1/events/stream", RoleRead, s.handleEventStream)
+	handle("POST /v1/views", RoleAdmin, s.handleViews)
+	s.addMetricsRoute(mux)
+	s.addRoute53Routes(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		if _, pattern := mux.Handler(r); pattern == "" {
+		_, pattern := mux.Handler(r)
+		need, known := roles[pattern]
+		if !known {
+			// Unknown paths and wrong methods need a read token too,
+			// so that the API's shape is not probed anonymously.
+			need = RoleRead
+		}
+		if r = s.authorize(w, r, need); r == nil {
+			return
+		}
+		if pattern == "" {
 			// The mux answers unknown paths (404) and wrong methods
 			// (405) in plain text; answer in our JSON shape instead.
 			w = &jsonStatusWriter{ResponseWriter: w}
@@ -489,6 +516,9 @@ func (s *Server) writeErr(w http.ResponseWriter, err error) {
 func (s *Server) toError(err error) *Error {
 	e := func(status int, code string) *Error {
 		return &Error{StatusCode: status, Code: code, Message: err.Error()}
+	}
+	if oe := overrideError(err); oe != nil {
+		return oe
 	}
 	switch {
 	case errors.Is(err, ErrNoQuorum):

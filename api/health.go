@@ -69,6 +69,13 @@ type PoolStatus struct {
 	Answer PoolAnswer `json:"answer"`
 	// Endpoints holds every endpoint of the pool, in spec order.
 	Endpoints []EndpointStatus `json:"endpoints"`
+	// Overrides are the operator overrides on the pool.
+	Overrides []policy.Override `json:"overrides,omitempty"`
+	// Failback, when set, says that the pool is held on a worse tier
+	// until the hold time passes or an operator fails it back.
+	Failback *policy.FailbackHold `json:"failback,omitempty"`
+	// FailbackMode is auto, manual or the hold time.
+	FailbackMode string `json:"failback_mode,omitempty"`
 }
 
 // PoolAnswer is the answer a pool gives: the endpoints it answers with,
@@ -78,6 +85,11 @@ type PoolAnswer struct {
 	Endpoints []string `json:"endpoints"`
 	Weights   []int    `json:"weights,omitempty"`
 	AllDown   bool     `json:"all_down,omitempty"`
+	// Pinned: an operator pinned the pool to its one endpoint. Held: a
+	// gated failback keeps it on a worse tier.
+	Pinned   bool     `json:"pinned,omitempty"`
+	Held     bool     `json:"held,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // EndpointStatus is the health of one endpoint: the effective health that
@@ -85,8 +97,15 @@ type PoolAnswer struct {
 // evidence, and the answering node's latest local results.
 type EndpointStatus struct {
 	Name string `json:"name"`
-	// Healthy is the effective health.
+	// Healthy is the effective health (after a force).
 	Healthy bool `json:"healthy"`
+	// ProbeHealthy is what the probes alone say.
+	ProbeHealthy bool `json:"probe_healthy"`
+	// Forced is up or down when forced; Drained and Pinned say whether
+	// the endpoint is out of rotation or the pool is pinned to it.
+	Forced  string `json:"forced,omitempty"`
+	Drained bool   `json:"drained,omitempty"`
+	Pinned  bool   `json:"pinned,omitempty"`
 	// Voters, Quorum and Unhealthy are the figures of the agreement rule:
 	// unhealthy when more than Voters-Quorum counting views say unhealthy.
 	Voters    int `json:"voters"`
@@ -148,15 +167,32 @@ func (s *Server) handlePool(w http.ResponseWriter, r *http.Request) {
 func (s *Server) poolStatus(st *policy.State, p *policy.Pool, last int) PoolStatus {
 	ps := PoolStatus{Name: p.Name, Policy: p.Policy, WhenAllDown: p.WhenAllDown, Endpoints: []EndpointStatus{}}
 	a := st.PoolAnswer(p)
-	ps.Answer = PoolAnswer{Endpoints: []string{}, Weights: a.Weights, AllDown: a.AllDown}
+	ps.Answer = PoolAnswer{Endpoints: []string{}, Weights: a.Weights, AllDown: a.AllDown, Pinned: a.Pinned,
+		Held: a.Held, Warnings: a.Warnings}
+	for _, o := range st.Overrides() {
+		if o.Pool == p.Name {
+			ps.Overrides = append(ps.Overrides, o)
+		}
+	}
+	if h, ok := st.Failbacks[p.Name]; ok {
+		ps.Failback = &h
+	}
+	if p.Policy == "failover" {
+		ps.FailbackMode = "auto"
+		if gated, hold := p.FailbackMode(); gated && hold == 0 {
+			ps.FailbackMode = "manual"
+		} else if gated {
+			ps.FailbackMode = hold.String()
+		}
+	}
 	for _, ep := range a.Endpoints {
 		ps.Answer.Endpoints = append(ps.Answer.Endpoints, ep.Name)
 	}
 	for i := range p.Endpoints {
 		ep := &p.Endpoints[i]
 		h := st.EndpointHealth(p.Name, ep.Name)
-		es := EndpointStatus{Name: ep.Name, Healthy: h.Healthy, Voters: h.Voters, Quorum: h.Quorum,
-			Unhealthy: h.Unhealthy, Views: h.Views}
+		es := EndpointStatus{Name: ep.Name, Healthy: h.Healthy, ProbeHealthy: h.ProbeHealthy, Forced: h.Forced,
+			Drained: h.Drained, Pinned: h.Pinned, Voters: h.Voters, Quorum: h.Quorum, Unhealthy: h.Unhealthy, Views: h.Views}
 		if es.Views == nil {
 			es.Views = []policy.NodeViewOf{}
 		}
@@ -275,11 +311,16 @@ func (s *Server) addHealthStatus(st *Status) {
 					st.EndpointsDown++
 				}
 			}
-			if state.PoolAnswer(p).AllDown {
+			a := state.PoolAnswer(p)
+			if a.AllDown {
 				st.PoolsAllDown++
+			}
+			if a.Held {
+				st.PoolsHeld++
 			}
 		}
 	}
+	st.Overrides = len(state.Overrides())
 	for node, d := range state.Degraded {
 		if d {
 			st.DegradedNodes = append(st.DegradedNodes, node)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -95,6 +96,21 @@ type Config struct {
 	// Prober, when set, gives this node's own probe results and degraded
 	// flag to the pool pages and the status; nil: the node does not probe.
 	Prober LocalProber
+	// Tokens are the API tokens; none turns authentication off (every
+	// caller is Anonymous). The daemon refuses to bind a non-loopback
+	// address without tokens unless told otherwise.
+	Tokens []Token
+	// TLSCertFile and TLSKeyFile, when both set, make Start serve HTTPS
+	// with that certificate (read once at Start).
+	TLSCertFile, TLSKeyFile string
+	// StreamHeartbeat is how often an idle event stream sends a comment
+	// line (default 15s).
+	StreamHeartbeat time.Duration
+	// Metrics, when set, serves GET /metrics (its own content type).
+	Metrics http.Handler
+	// Route53, when set, gives the leader's Route 53 publisher status to
+	// GET /v1/route53.
+	Route53 Route53Reader
 	// Logger receives request errors and forwarding events; nil discards.
 	Logger *slog.Logger
 }
@@ -108,6 +124,11 @@ type Server struct {
 	log     *slog.Logger
 	handler http.Handler
 	fwd     *http.Client
+	tokens  []authToken
+
+	// closing is closed when Shutdown begins, so that event streams end.
+	closing   chan struct{}
+	closeOnce sync.Once
 
 	mu   sync.Mutex
 	srv  *http.Server // guarded by mu; nil until Start
@@ -138,11 +159,22 @@ func New(cfg Config, c Cluster) (*Server, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 60 * time.Second
 	}
+	if cfg.StreamHeartbeat <= 0 {
+		cfg.StreamHeartbeat = 15 * time.Second
+	}
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		return nil, errors.New("api: config: tls cert file and key file go together")
+	}
+	tokens, err := newAuth(cfg.Tokens)
+	if err != nil {
+		return nil, err
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, cluster: c, log: log.With("component", "api"), fwd: cfg.ForwardClient}
+	s := &Server{cfg: cfg, cluster: c, log: log.With("component", "api"), fwd: cfg.ForwardClient,
+		tokens: tokens, closing: make(chan struct{})}
 	if s.fwd == nil {
 		s.fwd = &http.Client{Transport: &http.Transport{
 			Proxy:               nil,
@@ -173,6 +205,17 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("api: listen on %s: %w", s.cfg.Addr, err)
 		}
 	}
+	var tlsConf *tls.Config
+	if s.cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+		if err != nil {
+			if s.cfg.Listener == nil {
+				ln.Close()
+			}
+			return fmt.Errorf("api: load tls certificate %s and key %s: %w", s.cfg.TLSCertFile, s.cfg.TLSKeyFile, err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
@@ -180,12 +223,19 @@ func (s *Server) Start(ctx context.Context) error {
 		WriteTimeout:      2*s.cfg.WriteTimeout + 5*time.Second,
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
+		TLSConfig:         tlsConf,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	s.srv, s.ln, s.done = srv, ln, make(chan struct{})
 	go func(done chan struct{}) {
 		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if tlsConf != nil {
+			err = srv.ServeTLS(ln, "", "")
+		} else {
+			err = srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("api server stopped", "error", err)
 		}
 	}(s.done)
@@ -206,6 +256,7 @@ func (s *Server) Addr() net.Addr {
 // Shutdown stops accepting requests and waits, bounded by ctx, for those
 // in flight. It is safe to call more than once and before Start.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.closeOnce.Do(func() { close(s.closing) })
 	s.mu.Lock()
 	srv, done := s.srv, s.done
 	s.mu.Unlock()

@@ -38,6 +38,11 @@ type Status struct {
 	Endpoints     int `json:"endpoints"`
 	EndpointsDown int `json:"endpoints_down"`
 	PoolsAllDown  int `json:"pools_all_down"`
+	// Overrides counts the operator overrides in force (pins, drains,
+	// forces); PoolsHeld the failover pools held on a worse tier by a
+	// gated failback.
+	Overrides int `json:"overrides"`
+	PoolsHeld int `json:"pools_held"`
 	// DegradedNodes lists the nodes that reported themselves degraded.
 	DegradedNodes []string `json:"degraded_nodes,omitempty"`
 }
