@@ -72,31 +72,51 @@ func (s *snapshotStore) List() ([]*raft.SnapshotMeta, error) {
 		return metas, err
 	}
 	s.listed = metas
-	s.reportUnreadable(metas)
+	if id, index, ok := s.newestUnreadable(metas); ok && (len(metas) == 0 || index > metas[0].Index) {
+		// Raft restores the next one without a word: check that the
+		// log can replay from it.
+		var err error
+		if len(metas) > 0 {
+			err = s.checkReplay(metas[0], &raft.SnapshotMeta{ID: id, Index: index})
+		} else if first, ferr := s.logs.FirstIndex(); ferr != nil || first > 1 {
+			err = fmt.Errorf("snapshot %s is unreadable, no other snapshot is left and the log starts at index %d (%v): "+
+				"remove this node's data dir and join it to the cluster again", id, first, ferr)
+		}
+		if err != nil {
+			s.fatal = err
+			return nil, err
+		}
+	}
 	return metas, nil
 }
 
-// reportUnreadable logs the snapshot directories that raft skips because
-// their metadata cannot be read.
-func (s *snapshotStore) reportUnreadable(metas []*raft.SnapshotMeta) {
+// newestUnreadable logs the snapshot directories that raft skips because
+// their metadata cannot be read, and returns the ID and index (from the
+// directory's name, term-index-time) of the newest of them.
+func (s *snapshotStore) newestUnreadable(metas []*raft.SnapshotMeta) (id string, index uint64, ok bool) {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
-		return // raft has reported it
+		return "", 0, false // raft has reported it
 	}
 	for _, e := range entries {
-		id := e.Name()
-		if !e.IsDir() || strings.HasSuffix(id, ".tmp") || slices.ContainsFunc(metas, func(m *raft.SnapshotMeta) bool { return m.ID == id }) {
+		name := e.Name()
+		if !e.IsDir() || strings.HasSuffix(name, ".tmp") || slices.ContainsFunc(metas, func(m *raft.SnapshotMeta) bool { return m.ID == name }) {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(s.dir, id, "meta.json"))
+		b, err := os.ReadFile(filepath.Join(s.dir, name, "meta.json"))
 		if err == nil {
 			var meta raft.SnapshotMeta
 			if err = json.Unmarshal(b, &meta); err == nil {
 				continue // readable: older than the retained ones
 			}
 		}
-		s.logger.Error("snapshot metadata is unreadable: raft skips this snapshot", "snapshot_id", id, "error", err)
+		s.logger.Error("snapshot metadata is unreadable: raft skips this snapshot", "snapshot_id", name, "error", err)
+		var term, idx, msec uint64
+		if _, serr := fmt.Sscanf(name, "%d-%d-%d", &term, &idx, &msec); serr == nil && (!ok || idx > index) {
+			id, index, ok = name, idx, true
+		}
 	}
+	return id, index, ok
 }
 
 // Open opens the snapshot id, checking its checksum.

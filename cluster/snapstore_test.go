@@ -372,3 +372,44 @@ func TestNode_SnapshotOnFullDiskKeepsTheOldOne(t *testing.T) {
 		t.Errorf("state after a restart from the kept snapshot (-before +after):\n%s", diff)
 	}
 }
+
+func TestNode_UnreadableSnapshotMetadata(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		trailing  uint64
+		wantStart bool
+	}{
+		{"log replays from the older snapshot", 0, true},
+		{"log compacted past the older snapshot", 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := soloConfig(t, &recordHandler{})
+			cfg.TrailingLogs = tc.trailing
+			a, b, before := twoSnapshots(t, cfg)
+			if err := os.WriteFile(filepath.Join(cfg.DataDir, "snapshots", b.ID, "meta.json"), []byte("{"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			rec := &recordHandler{}
+			cfg.Logger = slog.New(rec)
+			n, err := startSolo(t, cfg)
+			if len(rec.find("ERROR", "snapshot metadata is unreadable", "snapshot_id="+b.ID)) != 1 {
+				t.Errorf("no Error line naming %s; snapshot lines: %q", b.ID, rec.find("snapshot"))
+			}
+			if !tc.wantStart {
+				if err == nil || !strings.Contains(err.Error(), a.ID) || !strings.Contains(err.Error(), "are gone") {
+					t.Fatalf("start = %v, want a refusal naming %s and the missing entries", err, a.ID)
+				}
+				t.Logf("start error: %v", err)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			soloLeader(t, n)
+			testutil.WaitFor(t, testTimeout, func() bool { return n.State().Index >= before.Index }, "replay up to index %d", before.Index)
+			if diff := cmp.Diff(before, n.State()); diff != "" {
+				t.Errorf("state after restoring %s and replaying (-before +after):\n%s", a.ID, diff)
+			}
+		})
+	}
+}
