@@ -91,6 +91,10 @@ type Config struct {
 	SnapshotRetain    int
 	TrailingLogs      uint64
 
+	// TLS, when set, runs Raft over mutual TLS that admits only cluster
+	// members (see RaftTLS); nil means plain TCP.
+	TLS *RaftTLS
+
 	// Logger receives the node's logs and raft's; nil discards them.
 	Logger *slog.Logger
 }

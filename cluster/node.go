@@ -237,11 +237,11 @@ func (n *Node) openTransport(hlog hclog.Logger) (raft.Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	trans, err := raft.NewTCPTransportWithConfig(n.cfg.RaftAddr, adv, &raft.NetworkTransportConfig{
-		MaxPool: 3,
-		Timeout: 10 * time.Second,
-		Logger:  hlog.Named("transport"),
-	})
+	tc := &raft.NetworkTransportConfig{MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog.Named("transport")}
+	if n.cfg.TLS != nil {
+		return n.openTLSTransport(adv, tc)
+	}
+	trans, err := raft.NewTCPTransportWithConfig(n.cfg.RaftAddr, adv, tc)
 	if err != nil {
 		return nil, fmt.Errorf("bind raft transport on %s: %w", n.cfg.RaftAddr, err)
 	}
