@@ -19,6 +19,10 @@ build: ## build a static bin/detour (CGO_ENABLED=0, -trimpath)
 test: ## run every test with the race detector (the CI test command)
 	$(GO) test -race -timeout 12m $(TESTFLAGS) ./...
 
+.PHONY: test-faults
+test-faults: ## run the network fault suite as root (namespaces, nftables, three processes; about 1-2 minutes)
+	DETOUR_FAULTS=1 $(GO) test -count=1 -v -timeout 8m $(TESTFLAGS) -run '^TestFaults$$' ./e2e/faults
+
 test-short: ## run the fast tests only (-short skips multi-node and interop tests)
 	$(GO) test -short -timeout 5m $(TESTFLAGS) ./...
 
