@@ -14,6 +14,12 @@
 // is bounded by its context and by Config.ApplyTimeout: a write that the
 // cluster cannot commit in time returns an error wrapping ErrNoQuorum.
 //
+// The Raft stores are guarded: an operation on the log or stable store that
+// fails or does not return within Config.StoreTimeout gives an error
+// wrapping ErrStorage, and a leader whose disk fails steps down. At start,
+// a corrupt newest snapshot falls back to the older one when the log can
+// replay from it, and the start fails with a clear error otherwise.
+//
 // cluster imports policy and internal/logging and no other detour package;
 // api and dnsserver declare the small interfaces they need and
 // internal/daemon connects them to a *Node.
