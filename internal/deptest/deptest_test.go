@@ -32,8 +32,8 @@ var allow = map[string][]string{
 	"config":                {"policy"},
 	"internal/daemon":       {"policy", "probe", "cluster", "dnsserver", "route53", "api", "config", "internal/logging", "internal/metrics"},
 	"internal/metrics":      {"policy"},
-	"internal/demo":         {"internal/daemon", "api", "config", "policy"},
-	"cmd/detour":            {"internal/daemon", "internal/demo", "api", "config", "policy"},
+	"internal/demo":         {"internal/daemon", "api", "config", "policy", "route53/route53test"},
+	"cmd/detour":            {"internal/daemon", "internal/demo", "api", "config", "policy", "route53/route53test"},
 	"bench/...":             {"*"},
 	"e2e":                   {"*"},
 	"internal/deptest":      {},
@@ -42,10 +42,11 @@ var allow = map[string][]string{
 }
 
 // testAllow lists packages of ours that the tests of a package may import
-// beyond allow: the Route 53 reconciler's tests drive the real SDK client
-// against the stand-in.
+// beyond allow: the Route 53 reconciler's tests and the daemon's drive
+// the real SDK client against the stand-in.
 var testAllow = map[string][]string{
-	"route53": {"route53/route53test"},
+	"route53":         {"route53/route53test"},
+	"internal/daemon": {"route53/route53test"},
 }
 
 type pkg struct {
