@@ -31,6 +31,7 @@ type result struct {
 	leader    string      // time to a new leader, or why there is none
 	failover  string      // failover time, where measured
 	verdict   string      // porcupine's, with the operation counts
+	writeP50  time.Duration
 	skipped   string
 	leaderNow string
 }
@@ -97,12 +98,8 @@ func TestFaults(t *testing.T) {
 			t.Fatalf("%s failed and left nodes down: stopping the suite", f.name)
 		}
 	}
-	t.Run("added latency (TUN relay)", func(t *testing.T) {
-		s.res = append(s.res, &result{name: t.Name(), skipped: "not built"})
-		t.Skip("the TUN delay relay is not built yet: no latency fault in this suite (docs/reliability.md says so)")
-	})
 	t.Run("Route 53 stand-in converges after faults", func(t *testing.T) {
-		s.res = append(s.res, &result{name: t.Name(), skipped: "Route 53 mode not wired"})
+		s.res = append(s.res, &result{name: "Route 53 stand-in converges after faults", skipped: "Route 53 mode not wired"})
 		t.Skip("the daemon does not run the Route 53 publisher yet (no route53 block in the node config): nothing to converge")
 	})
 	t.Logf("suite took %s\n%s", time.Since(began).Round(time.Second), s.table())
@@ -144,6 +141,7 @@ func (s *suite) phase(t *testing.T, f fault) {
 	r.leaderNow = l.id
 	final := w.settle(t)
 	r.verdict = w.check(t, s.state)
+	r.writeP50 = w.writeP50()
 	s.state = final
 	for i, d := range s.loops {
 		got := d.counts().sub(before[i])
@@ -155,7 +153,7 @@ func (s *suite) phase(t *testing.T, f fault) {
 			t.Errorf("%s: %d of %d answers were not us-east-1: an endpoint flipped", d.n.id, got.unwanted, got.sent)
 		}
 	}
-	t.Logf("%s: dns %s; new leader %s; failover %s; porcupine %s", f.name, fmtDNS(r.dns), r.leader, r.failover, r.verdict)
+	t.Logf("%s: dns %s; new leader %s; failover %s; acked writes p50 %s; porcupine %s", f.name, fmtDNS(r.dns), r.leader, r.failover, r.writeP50.Round(time.Millisecond), r.verdict)
 }
 
 func fmtDNS(ds []dnsCounts) string {
@@ -169,11 +167,11 @@ func fmtDNS(ds []dnsCounts) string {
 // table returns the per-fault figures as a Markdown table.
 func (s *suite) table() string {
 	var b strings.Builder
-	b.WriteString("| fault | DNS queries failed / counted (node1, node2, node3) | wrong answers | time to a new leader | failover time | porcupine |\n")
-	b.WriteString("|---|---|---|---|---|---|\n")
+	b.WriteString("| fault | DNS queries failed / counted (node1, node2, node3) | wrong answers | time to a new leader | failover time | acked write p50 | porcupine |\n")
+	b.WriteString("|---|---|---|---|---|---|---|\n")
 	for _, r := range s.res {
 		if r.skipped != "" {
-			fmt.Fprintf(&b, "| %s | skipped: %s | | | | |\n", r.name, r.skipped)
+			fmt.Fprintf(&b, "| %s | skipped: %s | | | | | |\n", r.name, r.skipped)
 			continue
 		}
 		var dns []string
@@ -182,7 +180,7 @@ func (s *suite) table() string {
 			dns = append(dns, fmt.Sprintf("%d/%d", d.failed, d.sent))
 			wrong += d.unwanted
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s |\n", r.name, strings.Join(dns, ", "), wrong, r.leader, r.failover, r.verdict)
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s |\n", r.name, strings.Join(dns, ", "), wrong, r.leader, r.failover, r.writeP50.Round(time.Millisecond), r.verdict)
 	}
 	return b.String()
 }
@@ -261,6 +259,59 @@ func (s *suite) restart(t *testing.T, n *node) {
 	t.Helper()
 	n.start(t, s.c.bin)
 	s.c.waitReady(t, n, 30*time.Second)
+}
+
+// latencyDelay is the relay's delay per direction.
+const latencyDelay = 50 * time.Millisecond
+
+// delayLinks routes the traffic between node n and its peers, both ways,
+// through a TUN relay that delays each packet by d: n reaches its peers
+// over a point-to-point TUN link to the bridge namespace, which forwards
+// onto the bridge, and the peers reach n through the bridge namespace.
+// Everything is undone at the end of the test (t.Cleanup). It returns the
+// time a TCP connection from n to a peer takes to open.
+func (s *suite) delayLinks(t *testing.T, n *node, peers []*node, d time.Duration) time.Duration {
+	t.Helper()
+	l := s.c.lab
+	br := l.ns("br")
+	ta, tb := l.prefix+"ta", l.prefix+"tb"
+	rl, err := startRelay(ta, tb, d)
+	if err != nil {
+		t.Fatalf("start the TUN relay: %v", err)
+	}
+	t.Cleanup(rl.close)
+	const hop, routerIP, tunA, tunB = 24, "198.18.0.254", "198.18.1.1", "198.18.1.2"
+	run(t, "ip", "link", "set", ta, "netns", n.ns)
+	run(t, "ip", "link", "set", tb, "netns", br)
+	run(t, "ip", "-n", n.ns, "addr", "add", tunA, "peer", tunB, "dev", ta)
+	run(t, "ip", "-n", n.ns, "link", "set", ta, "up")
+	run(t, "ip", "-n", br, "addr", "add", tunB, "peer", tunA, "dev", tb)
+	run(t, "ip", "-n", br, "link", "set", tb, "up")
+	if out, _ := runErr("ip", "-n", br, "addr", "show", "dev", "br0"); !strings.Contains(out, routerIP) {
+		run(t, "ip", "-n", br, "addr", "add", fmt.Sprintf("%s/%d", routerIP, hop), "dev", "br0")
+	}
+	for _, kv := range []string{"net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"} {
+		run(t, "ip", "netns", "exec", br, "sysctl", "-qw", kv)
+	}
+	run(t, "ip", "-n", br, "route", "add", n.ip+"/32", "dev", tb)
+	for _, p := range peers {
+		run(t, "ip", "-n", n.ns, "route", "add", p.ip+"/32", "dev", ta, "src", n.ip)
+		run(t, "ip", "-n", p.ns, "route", "add", n.ip+"/32", "via", routerIP, "dev", "eth0")
+	}
+	t.Cleanup(func() {
+		for _, p := range peers {
+			_, _ = runErr("ip", "-n", p.ns, "route", "del", n.ip+"/32")
+		}
+		// The routes through the TUN devices go with the devices.
+	})
+	begin := time.Now()
+	c, err := dialer(n.ns)(t.Context(), "tcp", fmt.Sprintf("%s:%d", peers[0].ip, apiPort))
+	if err != nil {
+		t.Fatalf("connect from %s to %s through the relay: %v", n.id, peers[0].id, err)
+	}
+	took := time.Since(begin)
+	c.Close()
+	return took
 }
 
 // hold keeps a fault in place for d while the workload and the DNS loops
@@ -459,6 +510,28 @@ func faultList() []fault {
 				s.c.waitReady(t, n, 30*time.Second)
 			}
 		}},
+		{name: "added latency: the leader's links to its peers +100 ms RTT (TUN relay)", slug: "latency", run: func(t *testing.T, s *suite, r *result) {
+			l := s.leader(t, s.c.nodes)
+			start := time.Now()
+			rtt := s.delayLinks(t, l, s.others(l), latencyDelay)
+			t.Logf("TCP connect from %s to a peer takes %s with the relay in place", l.id, rtt.Round(time.Millisecond))
+			if rtt < 2*latencyDelay*9/10 {
+				t.Errorf("connect time %s through the relay, want about %s: the delay is not in the path", rtt, 2*latencyDelay)
+			}
+			var moved *node
+			deadline := time.Now().Add(6 * time.Second)
+			for time.Now().Before(deadline) && moved == nil {
+				if got := s.agreed(t, s.c.nodes); got != nil && got != l {
+					moved = got
+				}
+				time.Sleep(50 * time.Millisecond) // polling interval of an observation window
+			}
+			if moved != nil {
+				r.leader = fmt.Sprintf("%s (%s)", time.Since(start).Round(time.Millisecond), moved.id)
+			} else {
+				r.leader = "no change in 6s"
+			}
+		}},
 		{name: "10% packet loss between nodes and backends, failover under it", slug: "loss", run: func(t *testing.T, s *suite, r *result) {
 			br := s.c.lab.ns("br")
 			var b strings.Builder
@@ -496,11 +569,14 @@ func faultList() []fault {
 			for _, n := range s.c.nodes {
 				n.start(t, s.c.bin)
 			}
+			l := s.leader(t, s.c.nodes)
+			r.leader = fmt.Sprintf("%s (%s)", time.Since(start).Round(time.Millisecond), l.id)
+			var readyAt []string
 			for _, n := range s.c.nodes {
 				s.c.waitReady(t, n, 60*time.Second)
+				readyAt = append(readyAt, fmt.Sprintf("%s %s", n.id, time.Since(start).Round(time.Millisecond)))
 			}
-			l := s.leader(t, s.c.nodes)
-			r.leader = fmt.Sprintf("%s (%s), every node ready", time.Since(start).Round(time.Millisecond), l.id)
+			r.leader += "; ready: " + strings.Join(readyAt, ", ")
 		}},
 	}
 }

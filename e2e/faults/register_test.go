@@ -101,6 +101,7 @@ type workload struct {
 	ambiguous int
 	leaderRds int
 	seq       int
+	ackTimes  []time.Duration // how long each acknowledged write took
 	// leaderSince is when each "node term N" was first seen leading.
 	leaderSince map[string]time.Time
 }
@@ -156,6 +157,7 @@ func (w *workload) write(t testing.TB, client int) {
 		op.Output, op.Return = regOutput{}, math.MaxInt64
 	} else {
 		w.acked++
+		w.ackTimes = append(w.ackTimes, time.Duration(ret-call))
 		op.Output, op.Return = regOutput{known: true, version: res.Version}, ret
 	}
 	w.mu.Unlock()
@@ -400,4 +402,17 @@ func regression(ops []porcupine.Operation) string {
 		fmt.Fprintf(&sb, "  [%d, %s] client %d: %s%s\n", op.Call/1e6, ret, op.ClientId, m.DescribeOperation(op.Input, op.Output), meta)
 	}
 	return sb.String()
+}
+
+// writeP50 returns the median time of the acknowledged writes (0 when
+// none).
+func (w *workload) writeP50() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.ackTimes) == 0 {
+		return 0
+	}
+	d := slices.Clone(w.ackTimes)
+	slices.Sort(d)
+	return d[len(d)/2]
 }
