@@ -88,7 +88,10 @@ func printRoute53(w io.Writer, st api.Route53Status, now time.Time) {
 		if r.ChangeID != "" {
 			detail = append(detail, "change "+r.ChangeID)
 		}
-		if r.Changes > 0 {
+		switch {
+		case r.Changes == 1:
+			detail = append(detail, "1 change")
+		case r.Changes > 1:
 			detail = append(detail, fmt.Sprintf("%d changes", r.Changes))
 		}
 		if r.FailOpen {
