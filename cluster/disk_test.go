@@ -233,6 +233,35 @@ func TestCluster_LeaderDiskTrouble(t *testing.T) {
 	}
 }
 
+func TestCluster_FollowerDiskFull(t *testing.T) {
+	skipShort(t)
+	c := newFaultCluster(t, func(cfg *Config) { cfg.StoreTimeout = time.Second })
+	ctx := t.Context()
+	leader := c.waitLeader()
+	if _, err := leader.ApplySpec(ctx, testSpec(1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	before := c.waitConverged()
+	full, other := c.followers(leader)[0], c.followers(leader)[1]
+	c.faults[c.indexOf(full)].fill()
+
+	// The leader and the other follower are a majority: writes go on.
+	start := time.Now()
+	if _, err := leader.ApplySpec(ctx, testSpec(2, 1)); err != nil {
+		t.Fatalf("write with one follower's disk full: %v", err)
+	}
+	t.Logf("write with a full follower took %v", time.Since(start))
+	testutil.WaitFor(t, testTimeout, func() bool { return specText(other.State()) == "version=2" }, "the healthy follower to apply version 2")
+	if diff := cmp.Diff(before, full.State()); diff != "" {
+		t.Errorf("the follower with a full disk changed state (-before +now):\n%s", diff)
+	}
+
+	c.faults[c.indexOf(full)].heal()
+	if st := c.waitConverged(); specText(st) != "version=2" {
+		t.Errorf("after freeing the disk the cluster holds %q, want version=2", specText(st))
+	}
+}
+
 // specText returns the TXT value that testSpec sets, "" without a spec.
 func specText(st *policy.State) string {
 	if st.Spec == nil || len(st.Spec.Zones) == 0 {
