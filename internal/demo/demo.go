@@ -16,10 +16,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/detour-dns/detour/api"
 	"github.com/detour-dns/detour/config"
 	"github.com/detour-dns/detour/internal/daemon"
 	"github.com/detour-dns/detour/policy"
+	"github.com/detour-dns/detour/route53/route53test"
 )
 
 // exampleSpec is a copy of policy/testdata/example.yaml (a test keeps the
@@ -36,10 +39,13 @@ const DefaultBackendPort = 18080
 // listens unless Options.ControlAddr says otherwise.
 const DefaultControlAddr = "127.0.0.1:18081"
 
-// ErrRoute53NotWired is returned by Run when Options.Route53 is set: the
-// daemon does not run the Route 53 reconciler yet, so the demo cannot
-// publish to the stand-in.
-var ErrRoute53NotWired = errors.New("demo: --route53 is planned: the daemon does not run the Route 53 publisher yet")
+// Route53Zone is the hosted zone the demo creates in the Route 53
+// stand-in, and Route53Name the name it publishes the failover pool
+// www.example.test. under.
+const (
+	Route53Zone = "example.com."
+	Route53Name = "www.example.com."
+)
 
 // Options configure Run. The zero value runs the demo as the guide
 // describes, printing nothing.
@@ -47,8 +53,10 @@ type Options struct {
 	// Keep leaves the temporary data directory in place at the end (its
 	// path is printed).
 	Keep bool
-	// Route53 would also run the Route 53 stand-in and publish to it; it
-	// is planned, and Run returns ErrRoute53NotWired when it is set.
+	// Route53 also runs the Route 53 stand-in (route53test) on a free
+	// port of 127.0.0.1 with the hosted zone Route53Zone, turns on Route
+	// 53 mode on every node (the leader publishes) and publishes the
+	// failover pool as Route53Name.
 	Route53 bool
 	// Out receives the guide and the event stream; nil discards them.
 	Out io.Writer
@@ -77,6 +85,9 @@ type Info struct {
 	ControlURL string
 	// BackendPort is the port of the backends.
 	BackendPort int
+	// Route53URL is the Route 53 stand-in's base URL ("" without
+	// Options.Route53), and Route53ZoneID the ID of its hosted zone.
+	Route53URL, Route53ZoneID string
 }
 
 // NodeInfo describes one demo node.
@@ -108,9 +119,6 @@ type NodeInfo struct {
 // discard or keep to warnings, so that the guide and the events stay
 // readable.
 func Run(ctx context.Context, opts Options) (err error) {
-	if opts.Route53 {
-		return ErrRoute53NotWired
-	}
 	out := opts.Out
 	if out == nil {
 		out = io.Discard
@@ -126,7 +134,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if controlAddr == "" {
 		controlAddr = DefaultControlAddr
 	}
-	spec, err := specForPort(port)
+	spec, err := specForPort(port, opts.Route53)
 	if err != nil {
 		return err
 	}
@@ -162,6 +170,22 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}()
 	cleanups = append(cleanups, func() { _ = csrv.Close(); <-cdone })
 
+	// The Route 53 stand-in.
+	var r53 *config.Route53
+	var r53URL, r53Zone string
+	if opts.Route53 {
+		s, err := route53test.New(route53test.Options{Zones: []string{Route53Zone}, InsyncDelay: 2 * time.Second})
+		if err != nil {
+			return fmt.Errorf("demo: route53 stand-in: %w", err)
+		}
+		if err := s.Start(); err != nil {
+			return fmt.Errorf("demo: start the route53 stand-in: %w", err)
+		}
+		cleanups = append(cleanups, func() { _ = s.Close() })
+		r53URL, r53Zone = s.URL(), s.Zones()[0].ID
+		r53 = &config.Route53{Enabled: true, Endpoint: r53URL, PollInterval: 500 * time.Millisecond}
+	}
+
 	// Nodes.
 	dir, err := os.MkdirTemp("", "detour-demo-")
 	if err != nil {
@@ -172,7 +196,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 			_ = os.RemoveAll(dir)
 		}
 	})
-	c, err := startCluster(ctx, dir, opts.Logger)
+	c, err := startCluster(ctx, dir, opts.Logger, r53)
 	cleanups = append(cleanups, c.stop)
 	if err != nil {
 		return err
@@ -181,7 +205,8 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return fmt.Errorf("demo: apply the example spec: %w", err)
 	}
 
-	info := Info{DataDir: dir, ControlURL: "http://" + cln.Addr().String(), BackendPort: port}
+	info := Info{DataDir: dir, ControlURL: "http://" + cln.Addr().String(), BackendPort: port,
+		Route53URL: r53URL, Route53ZoneID: r53Zone}
 	for i, d := range c.daemons {
 		info.Nodes = append(info.Nodes, NodeInfo{
 			ID: fmt.Sprintf("node%d", i+1), Region: Regions[i],
@@ -208,9 +233,17 @@ func Run(ctx context.Context, opts Options) (err error) {
 }
 
 // specForPort returns the embedded example spec with every check port
-// set to port.
-func specForPort(port int) ([]byte, error) {
+// set to port and, with route53, the failover pool published as
+// Route53Name in Route53Zone.
+func specForPort(port int, route53 bool) ([]byte, error) {
 	s := strings.ReplaceAll(string(exampleSpec), "port: 18080", "port: "+strconv.Itoa(port))
+	if route53 {
+		const anchor = "    when_all_down: serve_all\n"
+		if strings.Count(s, anchor) != 1 {
+			return nil, errors.New("demo: the embedded example spec has no single failover pool to publish")
+		}
+		s = strings.Replace(s, anchor, anchor+"    route53:\n      zone_name: "+Route53Zone+"\n      record_name: "+Route53Name+"\n", 1)
+	}
 	if _, err := policy.LoadSpec([]byte(s)); err != nil {
 		return nil, fmt.Errorf("demo: the embedded example spec: %w", err)
 	}
@@ -226,8 +259,9 @@ type cluster struct {
 
 // startCluster starts node1 (bootstrapping), then node2 and node3 joining
 // through it, and waits until every node sees three members and a leader.
-// The returned cluster is never nil: stop it even after an error.
-func startCluster(ctx context.Context, dir string, logger *slog.Logger) (*cluster, error) {
+// With r53, every node runs Route 53 mode with those settings. The
+// returned cluster is never nil: stop it even after an error.
+func startCluster(ctx context.Context, dir string, logger *slog.Logger, r53 *config.Route53) (*cluster, error) {
 	c := &cluster{}
 	for i, region := range Regions {
 		id := fmt.Sprintf("node%d", i+1)
@@ -241,7 +275,16 @@ func startCluster(ctx context.Context, dir string, logger *slog.Logger) (*cluste
 		} else {
 			rt.Join = []string{c.daemons[0].APIURL()}
 		}
-		d, err := daemon.New(rt, daemon.Options{Logger: logger, Version: "demo"})
+		dopts := daemon.Options{Logger: logger, Version: "demo"}
+		if r53 != nil {
+			rt.Route53 = *r53
+			// The stand-in checks no signature, but the SDK signs every
+			// request: give it credentials that are obviously not real.
+			dopts.Route53.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+				return aws.Credentials{AccessKeyID: "demo", SecretAccessKey: "demo", Source: "detour demo"}, nil
+			})
+		}
+		d, err := daemon.New(rt, dopts)
 		if err != nil {
 			return c, fmt.Errorf("demo: %s: %w", id, err)
 		}

@@ -15,11 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsr53 "github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/miekg/dns"
 	"go.uber.org/goleak"
 
 	"github.com/detour-dns/detour/internal/testutil"
 	"github.com/detour-dns/detour/policy"
+	"github.com/detour-dns/detour/route53/route53test"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -35,19 +38,25 @@ func TestEmbeddedSpecIsTheExample(t *testing.T) {
 }
 
 func TestSpecForPort(t *testing.T) {
-	b, err := specForPort(28080)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(string(b), "18080") || strings.Count(string(b), "port: 28080") != 3 {
-		t.Errorf("check ports not rewritten:\n%s", b)
-	}
-}
-
-func TestRun_Route53IsPlanned(t *testing.T) {
-	err := Run(t.Context(), Options{Route53: true})
-	if !errors.Is(err, ErrRoute53NotWired) {
-		t.Fatalf("Run with Route53 = %v, want ErrRoute53NotWired", err)
+	for _, r53 := range []bool{false, true} {
+		b, err := specForPort(28080, r53)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "18080") || strings.Count(string(b), "port: 28080") != 3 {
+			t.Errorf("check ports not rewritten:\n%s", b)
+		}
+		spec, err := policy.LoadSpec(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := spec.Pool("www.example.test.")
+		if got := pool.Route53 != nil; got != r53 {
+			t.Fatalf("route53=%v: the failover pool has a route53 block: %v", r53, got)
+		}
+		if r53 && (pool.Route53.ZoneName != Route53Zone || pool.Route53.RecordName != Route53Name) {
+			t.Errorf("route53 block %+v, want zone %s name %s", *pool.Route53, Route53Zone, Route53Name)
+		}
 	}
 }
 
@@ -145,7 +154,7 @@ func TestRun(t *testing.T) {
 		done = make(chan error, 1)
 		go func() {
 			done <- Run(ctx, Options{
-				Out: &out, BackendPort: freePort(t), ControlAddr: "127.0.0.1:0",
+				Out: &out, BackendPort: freePort(t), ControlAddr: "127.0.0.1:0", Route53: true,
 				Logger: testutil.Logger(t, slog.LevelWarn),
 				Ready:  func(i Info) { info = i; close(ready) },
 			})
@@ -193,6 +202,9 @@ func TestRun(t *testing.T) {
 		}
 	}
 
+	// The leader publishes the failover pool to the stand-in.
+	waitPublished(t, info, "127.0.0.11")
+
 	// Break us-east-1: the answers move to eu-west-1 everywhere.
 	msg, err := Break(t.Context(), info.ControlURL, "us-east-1")
 	if err != nil {
@@ -205,6 +217,7 @@ func TestRun(t *testing.T) {
 	waitAnswers(t, info, "all.example.test.", []string{"127.0.0.12", "127.0.0.13"}, 30*time.Second)
 	testutil.WaitFor(t, 10*time.Second, func() bool { return strings.Contains(out.String(), "us-east-1") && strings.Contains(out.String(), "#") },
 		"an event about us-east-1 in the stream")
+	waitPublished(t, info, "127.0.0.12")
 
 	// Heal: the failover pool fails back (auto).
 	if _, err := Heal(t.Context(), info.ControlURL, "us-east-1"); err != nil {
@@ -274,5 +287,38 @@ func TestFormatEvent(t *testing.T) {
 				t.Errorf("formatEvent = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// waitPublished waits until the Route 53 stand-in holds Route53Name A with
+// the one value want.
+func waitPublished(t *testing.T, info Info, want string) {
+	t.Helper()
+	if info.Route53URL == "" {
+		t.Fatal("the demo runs no Route 53 stand-in")
+	}
+	c := route53test.NewClient(info.Route53URL, route53test.ClientOptions{MaxAttempts: 1})
+	var last []string
+	ok := testutil.Eventually(30*time.Second, func() bool {
+		out, err := c.ListResourceRecordSets(t.Context(), &awsr53.ListResourceRecordSetsInput{
+			HostedZoneId: aws.String(info.Route53ZoneID), StartRecordName: aws.String(Route53Name), StartRecordType: "A",
+		})
+		if err != nil {
+			last = []string{err.Error()}
+			return false
+		}
+		last = nil
+		for _, rs := range out.ResourceRecordSets {
+			if aws.ToString(rs.Name) != Route53Name || rs.Type != "A" {
+				continue
+			}
+			for _, r := range rs.ResourceRecords {
+				last = append(last, aws.ToString(r.Value))
+			}
+		}
+		return slices.Equal(last, []string{want})
+	})
+	if !ok {
+		t.Fatalf("Route 53 stand-in: %s A is %v, want [%s]", Route53Name, last, want)
 	}
 }

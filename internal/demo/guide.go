@@ -42,7 +42,14 @@ func printGuide(w io.Writer, info Info, defaultControl bool) {
 	p("  detour health --api %s", api)
 	p("  detour events --api %s", api)
 	p("  detour status --api %s", api)
+	p("  curl -s %s/metrics | grep ^detour_", api)
 	p("")
+	if info.Route53URL != "" {
+		p("Route 53 (a local stand-in at %s, hosted zone %s %s):", info.Route53URL, Route53Zone, info.Route53ZoneID)
+		p("the leader publishes www.example.test. as %s; see what it did with", Route53Name)
+		p("  detour route53 status --api %s", api)
+		p("")
+	}
 	p("Fail over by hand: a pin override exists in the cluster, but its API and CLI")
 	p("(detour failover) are planned. Meanwhile, change the pool's priorities in a copy")
 	p("of the spec and apply it:")
