@@ -1,0 +1,442 @@
+package api_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/detour-dns/detour/api"
+	"github.com/detour-dns/detour/policy"
+)
+
+// The fake cluster applies overrides with the real policy functions to a
+// copy of its state, the way the FSM does, and keeps the state on error.
+
+var fakeNow = time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+
+func (f *fakeCluster) SetOverride(ctx context.Context, r api.OverrideRequest) (policy.OverrideResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.notLeader(); err != nil {
+		return policy.OverrideResult{}, err
+	}
+	o := policy.Override{Kind: r.Kind, Pool: r.Pool, Endpoint: r.Endpoint, State: r.State, Actor: r.Actor,
+		Reason: r.Reason, Created: fakeNow}
+	if r.ExpiresIn > 0 {
+		e := fakeNow.Add(r.ExpiresIn)
+		o.Expires = &e
+	}
+	next := *f.state
+	res, err := next.SetOverride(policy.SetOverrideCommand{Override: o, RequireHealthy: r.RequireHealthy, Force: r.Force}, f.state.Index+1)
+	if err != nil {
+		return res, err
+	}
+	next.Index++
+	f.state = &next
+	return res, nil
+}
+
+func (f *fakeCluster) ClearOverride(ctx context.Context, r api.OverrideRequest) (policy.OverrideResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.notLeader(); err != nil {
+		return policy.OverrideResult{}, err
+	}
+	next := *f.state
+	res, err := next.ClearOverride(policy.ClearOverrideCommand{Kind: r.Kind, Pool: r.Pool, Endpoint: r.Endpoint,
+		Actor: r.Actor, Reason: r.Reason, At: fakeNow}, f.state.Index+1)
+	if err != nil {
+		return res, err
+	}
+	next.Index++
+	f.state = &next
+	return res, nil
+}
+
+func (f *fakeCluster) Failback(ctx context.Context, r api.OverrideRequest) (policy.OverrideResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.notLeader(); err != nil {
+		return policy.OverrideResult{}, err
+	}
+	next := *f.state
+	res, err := next.Failback(policy.FailbackCommand{Pool: r.Pool, Actor: r.Actor, Reason: r.Reason, At: fakeNow}, f.state.Index+1)
+	if err != nil {
+		return res, err
+	}
+	next.Index++
+	f.state = &next
+	return res, nil
+}
+
+// callAuth is call with a bearer token.
+func callAuth(t *testing.T, method, url, token, body string) answer {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		b.WriteString(sc.Text() + "\n")
+	}
+	return answer{resp.StatusCode, resp.Header, []byte(b.String())}
+}
+
+func TestServer_OverrideErrors(t *testing.T) {
+	f := newFake("node1", true)
+	f.state = healthState(t) // www: us-east-1 down, eu-west-1 up
+	ts := startServer(t, f, nil)
+	www := ts.URL + "/v1/pools/www.example.test."
+	cases := []struct {
+		name, method, path, body string
+		status                   int
+		code                     string
+		mention                  string // in the message or a detail
+	}{
+		{"unknown pool", "POST", "/v1/pools/nope.example.test./failover", `{"to":"eu-west-1"}`, 404, api.CodeUnknownPool, "nope.example.test."},
+		{"unknown endpoint", "POST", "/v1/pools/www.example.test./failover", `{"to":"mars-1"}`, 404, api.CodeUnknownEndpoint, "mars-1"},
+		{"unknown endpoint in the path", "POST", "/v1/pools/www.example.test./endpoints/mars-1/drain", ``, 404, api.CodeUnknownEndpoint, "mars-1"},
+		{"malformed JSON", "POST", "/v1/pools/www.example.test./failover", `{"to":`, 400, api.CodeBadRequest, "line 1"},
+		{"unknown field", "POST", "/v1/pools/www.example.test./failover", `{"to":"eu-west-1","ttl":3}`, 400, api.CodeBadRequest, "ttl"},
+		{"bad duration", "POST", "/v1/pools/www.example.test./failover", `{"to":"eu-west-1","expires_in":"soon"}`, 400, api.CodeBadRequest, "expires_in"},
+		{"negative duration", "POST", "/v1/pools/www.example.test./endpoints/us-east-1/drain", `{"expires_in":"-5m"}`, 400, api.CodeBadRequest, "expires_in"},
+		{"wrong type", "POST", "/v1/pools/www.example.test./failover", `{"to":"eu-west-1","require_healthy":"yes"}`, 400, api.CodeBadRequest, "require_healthy"},
+		{"missing to", "POST", "/v1/pools/www.example.test./failover", `{"reason":"x"}`, 400, api.CodeBadRequest, "to"},
+		{"bad force state", "POST", "/v1/pools/www.example.test./endpoints/us-east-1/force", `{"state":"sideways"}`, 400, api.CodeBadRequest, "state"},
+		{"release of no pin", "DELETE", "/v1/pools/www.example.test./failover", ``, 404, api.CodeNoOverride, ""},
+		{"failback of a pool not held", "POST", "/v1/pools/www.example.test./failback", ``, 404, api.CodeNoOverride, ""},
+		{"unsafe drain", "POST", "/v1/pools/www.example.test./endpoints/eu-west-1/drain", `{"reason":"maintenance"}`, 409, api.CodeUnsafe, "eu-west-1"},
+		{"unsafe force down", "POST", "/v1/pools/www.example.test./endpoints/eu-west-1/force", `{"state":"down"}`, 409, api.CodeUnsafe, "eu-west-1"},
+		{"pin requiring health to an unhealthy endpoint", "POST", "/v1/pools/www.example.test./failover", `{"to":"us-east-1","require_healthy":true}`, 409, api.CodeUnhealthy, "us-east-1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := f.State()
+			e := apiError(t, callAuth(t, tc.method, ts.URL+tc.path, "", tc.body), tc.status, tc.code)
+			if tc.mention != "" && !strings.Contains(e.Error(), tc.mention) {
+				t.Errorf("error does not mention %q: %s", tc.mention, e.Error())
+			}
+			if tc.code == api.CodeUnsafe {
+				if len(e.Remaining) != 2 {
+					t.Errorf("unsafe refusal explains %d endpoints, want 2: %+v", len(e.Remaining), e.Remaining)
+				}
+			}
+			if after := f.State(); after != before {
+				t.Errorf("the state changed on an error (index %d -> %d)", before.Index, after.Index)
+			}
+		})
+	}
+
+	t.Run("pin to an unhealthy endpoint: 200 with a warning, listed everywhere", func(t *testing.T) {
+		a := callAuth(t, "POST", www+"/failover", "", `{"to":"us-east-1","reason":"test","expires_in":"2h"}`)
+		var res policy.OverrideResult
+		if err := json.Unmarshal(a.body, &res); a.status != 200 || err != nil {
+			t.Fatalf("failover: %d %s", a.status, a.body)
+		}
+		if res.Override == nil || res.Override.Actor != api.Anonymous || res.Override.Expires == nil || len(res.Warnings) == 0 {
+			t.Fatalf("result = %+v", res)
+		}
+		c, _ := api.NewClient(ts.URL, nil)
+		l, err := c.Overrides(t.Context())
+		if err != nil || len(l.Overrides) != 1 || l.Overrides[0].Kind != policy.OverridePin {
+			t.Fatalf("overrides = %+v, %v", l, err)
+		}
+		st, err := c.Status(t.Context())
+		if err != nil || st.Overrides != 1 {
+			t.Errorf("status overrides = %d, %v", st.Overrides, err)
+		}
+		p, err := c.Pool(t.Context(), "www.example.test")
+		if err != nil || !p.Answer.Pinned || len(p.Answer.Endpoints) != 1 || p.Answer.Endpoints[0] != "us-east-1" ||
+			!p.Endpoints[0].Pinned || len(p.Overrides) != 1 || len(p.Answer.Warnings) == 0 {
+			t.Errorf("pool = %+v, %v", p, err)
+		}
+		// A drain of the pinned endpoint conflicts.
+		apiError(t, callAuth(t, "POST", www+"/endpoints/us-east-1/drain", "", ``), 409, api.CodeConflict)
+		// Release: the pin is gone.
+		if _, err := c.ReleaseFailover(t.Context(), "www.example.test.", "done"); err != nil {
+			t.Fatal(err)
+		}
+		if l, _ := c.Overrides(t.Context()); len(l.Overrides) != 0 {
+			t.Errorf("overrides after release = %+v", l.Overrides)
+		}
+	})
+}
+
+const (
+	readSecret    = "read-secret-0123456789"
+	operateSecret = "operate-secret-0123456789"
+	adminSecret   = "admin-secret-0123456789"
+)
+
+func tokens() []api.Token {
+	return []api.Token{
+		{Name: "viewer", Role: api.RoleRead, Secret: readSecret},
+		{Name: "oncall", Role: api.RoleOperate, Secret: operateSecret},
+		{Name: "root", Role: api.RoleAdmin, Secret: adminSecret},
+	}
+}
+
+func TestServer_Auth(t *testing.T) {
+	f := newFake("node1", true)
+	f.state = healthState(t)
+	ts := startServer(t, f, func(c *api.Config) { c.Tokens = tokens() })
+	fail := ts.URL + "/v1/pools/www.example.test./failover"
+	t.Run("health checks are open", func(t *testing.T) {
+		if a := callAuth(t, "GET", ts.URL+"/healthz", "", ""); a.status != 200 {
+			t.Errorf("/healthz without a token: %d", a.status)
+		}
+	})
+	t.Run("no token, a wrong token, a wrong scheme: 401 with WWW-Authenticate", func(t *testing.T) {
+		for _, tok := range []string{"", "not-a-token-at-all", operateSecret + "x"} {
+			a := callAuth(t, "GET", ts.URL+"/v1/status", tok, "")
+			apiError(t, a, 401, api.CodeUnauthorized)
+			if !strings.HasPrefix(a.header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("WWW-Authenticate = %q", a.header.Get("WWW-Authenticate"))
+			}
+		}
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", ts.URL+"/v1/status", nil)
+		req.Header.Set("Authorization", "Basic "+readSecret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Errorf("Basic scheme: %d", resp.StatusCode)
+		}
+		// Unknown paths need a token too.
+		apiError(t, callAuth(t, "GET", ts.URL+"/v1/nothing", "", ""), 401, api.CodeUnauthorized)
+	})
+	t.Run("read: GET yes, fail over no (403, nothing changes)", func(t *testing.T) {
+		if a := callAuth(t, "GET", ts.URL+"/v1/overrides", readSecret, ""); a.status != 200 {
+			t.Errorf("GET /v1/overrides with read: %d %s", a.status, a.body)
+		}
+		before := f.State()
+		e := apiError(t, callAuth(t, "POST", fail, readSecret, `{"to":"eu-west-1"}`), 403, api.CodeForbidden)
+		if !strings.Contains(e.Message, "viewer") || !strings.Contains(e.Message, "operate") {
+			t.Errorf("403 message = %q", e.Message)
+		}
+		if f.State() != before {
+			t.Error("a forbidden failover changed the state")
+		}
+	})
+	t.Run("operate: fail over with its name as the actor; spec no", func(t *testing.T) {
+		a := callAuth(t, "POST", fail, operateSecret, `{"to":"eu-west-1","reason":"drill"}`)
+		var res policy.OverrideResult
+		if err := json.Unmarshal(a.body, &res); a.status != 200 || err != nil || res.Override == nil || res.Override.Actor != "oncall" {
+			t.Fatalf("failover with operate: %d %s", a.status, a.body)
+		}
+		apiError(t, callAuth(t, "PUT", ts.URL+"/v1/spec", operateSecret, "{}"), 403, api.CodeForbidden)
+		apiError(t, callAuth(t, "POST", ts.URL+"/v1/views", operateSecret, `{"node":"node1"}`), 403, api.CodeForbidden)
+	})
+	t.Run("admin: everything", func(t *testing.T) {
+		if a := callAuth(t, "DELETE", fail, adminSecret, ""); a.status != 200 {
+			t.Errorf("release with admin: %d %s", a.status, a.body)
+		}
+		if a := callAuth(t, "PUT", ts.URL+"/v1/spec?dry_run=true", adminSecret, string(exampleSpec(t))); a.status != 200 {
+			t.Errorf("dry run with admin: %d %s", a.status, a.body)
+		}
+	})
+	t.Run("the client sends its token", func(t *testing.T) {
+		c, _ := api.NewClient(ts.URL, nil)
+		if _, err := c.Overrides(t.Context()); !api.IsCode(err, api.CodeUnauthorized) {
+			t.Errorf("client without token: %v", err)
+		}
+		if _, err := c.WithToken(readSecret).Overrides(t.Context()); err != nil {
+			t.Errorf("client with token: %v", err)
+		}
+	})
+}
+
+func TestServer_BadTokenConfig(t *testing.T) {
+	for _, ts := range [][]api.Token{
+		{{Name: "", Role: "read", Secret: readSecret}},
+		{{Name: "a", Role: "root", Secret: readSecret}},
+		{{Name: "a", Role: "read", Secret: "short"}},
+		{{Name: "a", Role: "read", Secret: readSecret}, {Name: "a", Role: "admin", Secret: adminSecret}},
+		{{Name: "a", Role: "read", Secret: readSecret}, {Name: "b", Role: "admin", Secret: readSecret}},
+	} {
+		if _, err := api.New(api.Config{NodeID: "n1", Tokens: ts}, newFake("n1", true)); err == nil {
+			t.Errorf("api.New accepted tokens %+v", ts)
+		}
+	}
+}
+
+func TestServer_ForwardCarriesTheCallersToken(t *testing.T) {
+	leader := newFake("node1", true)
+	leader.state = healthState(t)
+	lts := startServer(t, leader, func(c *api.Config) { c.Tokens = tokens() })
+	follower := newFake("node2", false)
+	follower.state = healthState(t)
+	follower.leaderID, follower.leaderURL = "node1", lts.URL
+	fts := startServer(t, follower, func(c *api.Config) { c.Tokens = tokens() })
+
+	a := callAuth(t, "POST", fts.URL+"/v1/pools/www.example.test./endpoints/us-east-1/drain", operateSecret, `{"reason":"forwarded"}`)
+	if a.status != 200 || a.header.Get("X-Detour-Served-By") != "node1" {
+		t.Fatalf("drain through the follower: %d %s", a.status, a.body)
+	}
+	ovs := leader.State().Overrides()
+	if len(ovs) != 1 || ovs[0].Actor != "oncall" || ovs[0].Kind != policy.OverrideDrain {
+		t.Fatalf("leader's overrides = %+v", ovs)
+	}
+	// A refusal on the leader comes back through the follower unchanged.
+	e := apiError(t, callAuth(t, "POST", fts.URL+"/v1/pools/www.example.test./endpoints/eu-west-1/drain", operateSecret, ``), 409, api.CodeUnsafe)
+	if len(e.Remaining) == 0 {
+		t.Errorf("forwarded refusal lost its explanation: %+v", e)
+	}
+}
+
+// readSSE reads one SSE message (up to a blank line) and returns its
+// fields, or nil at the end of the stream.
+func readSSE(sc *bufio.Scanner) map[string]string {
+	m := map[string]string{}
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" {
+			if len(m) > 0 {
+				return m
+			}
+			continue
+		}
+		if strings.HasPrefix(line, ":") || strings.HasPrefix(line, "retry:") {
+			continue // a comment, the reconnection delay
+		}
+		k, v, _ := strings.Cut(line, ":")
+		m[k] += strings.TrimPrefix(v, " ")
+	}
+	return nil
+}
+
+func TestServer_EventStream(t *testing.T) {
+	f := newFake("node1", true)
+	f.state = healthState(t)
+	s, err := api.New(api.Config{Addr: "127.0.0.1:0", NodeID: "node1", StreamHeartbeat: 50 * time.Millisecond}, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	base := "http://" + s.Addr().String()
+	first := f.State().Events
+	if len(first) < 2 {
+		t.Fatalf("state has %d events", len(first))
+	}
+
+	open := func(after string, lastID string) (*bufio.Scanner, func()) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", base+"/v1/events/stream?after="+after, nil)
+		if lastID != "" {
+			req.Header.Set("Last-Event-ID", lastID)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		return bufio.NewScanner(resp.Body), func() { resp.Body.Close() }
+	}
+
+	t.Run("from after=0: every event in order, then new ones as they happen, heartbeats between", func(t *testing.T) {
+		sc, done := open("0", "")
+		defer done()
+		for _, want := range first {
+			m := readSSE(sc)
+			var e policy.Event
+			if m == nil || json.Unmarshal([]byte(m["data"]), &e) != nil || e.Index != want.Index || m["id"] == "" {
+				t.Fatalf("message %v, want event %d", m, want.Index)
+			}
+		}
+		if _, err := f.SetOverride(t.Context(), api.OverrideRequest{Kind: policy.OverrideDrain, Pool: "api.example.test.",
+			Endpoint: "eu-west-1", Actor: "tester"}); err != nil {
+			t.Fatal(err)
+		}
+		sawBeat := false
+		for {
+			if !sc.Scan() {
+				t.Fatal("stream ended")
+			}
+			line := sc.Text()
+			if line == ": heartbeat" {
+				sawBeat = true
+			}
+			if strings.HasPrefix(line, "data: ") {
+				var e policy.Event
+				if err := json.Unmarshal([]byte(line[6:]), &e); err != nil || e.Kind != policy.EventOverrideSet || e.Actor != "tester" {
+					t.Fatalf("new event = %s (%v)", line, err)
+				}
+				break
+			}
+		}
+		// Heartbeats keep coming while idle (every 50 ms here).
+		for !sawBeat && sc.Scan() {
+			sawBeat = sc.Text() == ": heartbeat"
+		}
+		if !sawBeat {
+			t.Error("no heartbeat")
+		}
+	})
+	t.Run("Last-Event-ID resumes after that event, winning over ?after", func(t *testing.T) {
+		sc, done := open("0", "1")
+		defer done()
+		m := readSSE(sc)
+		if m == nil || m["id"] != "2" {
+			t.Fatalf("first message after Last-Event-ID 1: %v", m)
+		}
+	})
+	t.Run("a bad Last-Event-ID is a 400 naming it", func(t *testing.T) {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", base+"/v1/events/stream", nil)
+		req.Header.Set("Last-Event-ID", "latest")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var eb struct{ Error *api.Error }
+		if resp.StatusCode != 400 || json.NewDecoder(resp.Body).Decode(&eb) != nil || eb.Error == nil ||
+			len(eb.Error.Details) != 1 || eb.Error.Details[0].Field != "Last-Event-ID" {
+			t.Errorf("bad Last-Event-ID: %d %+v", resp.StatusCode, eb.Error)
+		}
+	})
+	t.Run("shutdown ends the stream cleanly", func(t *testing.T) {
+		c, _ := api.NewClient(base, nil)
+		got := make(chan error, 1)
+		seen := make(chan struct{}, 100)
+		go func() {
+			got <- c.StreamEvents(context.Background(), 0, func(policy.Event) error { seen <- struct{}{}; return nil }, nil)
+		}()
+		<-seen
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Fatalf("shutdown with a stream open: %v", err)
+		}
+		select {
+		case err := <-got:
+			if !errors.Is(err, api.ErrStreamShutdown) {
+				t.Errorf("stream ended with %v, want ErrStreamShutdown", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the stream did not end on shutdown")
+		}
+	})
+}
