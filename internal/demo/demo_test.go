@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -202,6 +204,21 @@ func TestRun(t *testing.T) {
 		}
 	}
 
+	// Every node serves its metrics on its API address.
+	for _, n := range info.Nodes {
+		body := getMetrics(t, n.APIURL)
+		for _, want := range []string{
+			`detour_dns_queries_total{qtype="A",rcode="NOERROR",zone="example.test."} `,
+			`detour_endpoint_healthy{endpoint="us-east-1",pool="www.example.test."} 1`,
+			`detour_spec_version 1`,
+			`detour_raft_role{role="leader"} `,
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s /metrics lacks %q", n.ID, want)
+			}
+		}
+	}
+
 	// The leader publishes the failover pool to the stand-in.
 	waitPublished(t, info, "127.0.0.11")
 
@@ -321,4 +338,23 @@ func waitPublished(t *testing.T, info Info, want string) {
 	if !ok {
 		t.Fatalf("Route 53 stand-in: %s A is %v, want [%s]", Route53Name, last, want)
 	}
+}
+
+// getMetrics returns the body of GET apiURL/metrics.
+func getMetrics(t *testing.T, apiURL string) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, apiURL+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s/metrics: %v", apiURL, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s/metrics: status %d, %v: %s", apiURL, resp.StatusCode, err, b)
+	}
+	return string(b)
 }
