@@ -56,6 +56,12 @@ type File struct {
 	Probe *ProbeFile `yaml:"probe"`
 	// Route53 enables and tunes Route 53 mode (see Route53File).
 	Route53 *Route53File `yaml:"route53"`
+	// API holds the admin API's TLS files.
+	API *APIFile `yaml:"api"`
+	// Auth holds the API tokens.
+	Auth *AuthFile `yaml:"auth"`
+	// RaftTLS enables mutual TLS between Raft peers.
+	RaftTLS *RaftTLSFile `yaml:"raft_tls"`
 }
 
 // ProbeFile tunes the node's health prober; unset fields take the prober's
@@ -129,6 +135,13 @@ type Runtime struct {
 	Probe Probe
 	// Route53 is Route 53 mode (see Route53).
 	Route53 Route53
+	// APITLS holds the API's certificate and key (HTTPS when set) and
+	// the CA the node trusts on its calls to other nodes.
+	APITLS TLSFiles
+	// Auth holds the API tokens.
+	Auth Auth
+	// RaftTLS enables mutual TLS between Raft peers (all three files set).
+	RaftTLS TLSFiles
 }
 
 // Probe holds the prober settings of a Runtime; zero values mean the
@@ -166,7 +179,8 @@ const (
 // 127.0.0.1:8053, Raft on 127.0.0.1:8054, log level info in text format,
 // Raft timing from the cluster package. The API and Raft bind to loopback
 // by default so that a node is not reachable from the network until the
-// operator says so (the API has no authentication yet).
+// operator says so; an API bound beyond loopback needs auth.tokens (or
+// --insecure-no-auth).
 func Default() File {
 	return File{
 		DNSAddr:   ptr(DefaultDNSAddr),
@@ -311,6 +325,7 @@ func (f *File) Overlay(o File) {
 		}
 	}
 	f.overlayRoute53(o)
+	overlayAuth(f, o)
 	if o.DNS != nil {
 		if f.DNS == nil {
 			f.DNS = &DNSFile{}
@@ -483,6 +498,7 @@ func (f File) Runtime() (Runtime, error) {
 	if f.Probe != nil {
 		rt.Probe = probeRuntime(*f.Probe, bad)
 	}
+	authRuntime(f, &rt, bad)
 	rt.Route53 = route53Runtime(f.Route53, bad)
 	if len(errs) > 0 {
 		return Runtime{}, errors.Join(errs...)

@@ -38,6 +38,8 @@ func TestLoad_File(t *testing.T) {
 		TSIGKeys:  map[string]string{"transfer.example.test.": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ="},
 		Probe: Probe{Concurrency: 256, History: 30, SourceAddress: netip.MustParseAddr("10.0.1.10"),
 			Canaries: []string{"10.0.2.10:8054", "10.0.3.10:8054"}},
+		Auth: Auth{Tokens: []Token{{Name: "oncall", Role: "operate", Secret: "operate-secret-0123456789"},
+			{Name: "cluster", Role: "admin", Secret: "admin-secret-0123456789"}}, NodeSecret: "admin-secret-0123456789"},
 	}
 	if d := cmp.Diff(want, rt, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
 		t.Errorf("Load mismatch (-want +got):\n%s", d)
