@@ -565,6 +565,7 @@ func TestNew_RejectsBadConfig(t *testing.T) {
 		{"advertise without port on port 0", func(c *Config) { c.RaftAdvertise = "127.0.0.1:0" }, "needs a port"},
 		{"lease above heartbeat", func(c *Config) { c.LeaderLeaseTimeout = 2 * DefaultHeartbeatTimeout }, "must not exceed"},
 		{"tiny heartbeat", func(c *Config) { c.HeartbeatTimeout = time.Millisecond }, "heartbeat timeout 1ms"},
+		{"negative store timeout", func(c *Config) { c.StoreTimeout = -time.Second }, "store timeout -1s: must be at least 1ms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := base

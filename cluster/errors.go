@@ -12,8 +12,9 @@ var (
 	// is a *NotLeaderError that says which node that is, when known.
 	ErrNotLeader = errors.New("cluster: not leader")
 	// ErrNoQuorum means the write was not committed within the
-	// ApplyTimeout (or the context's deadline): no leader could be found
-	// or the leader could not reach a majority. The write is not applied
+	// ApplyTimeout (or the context's deadline): no leader could be found,
+	// the leader could not reach a majority, or it could not write the
+	// entry to its own disk (then the error wraps ErrStorage too). The write is not applied
 	// now; like any uncommitted Raft entry it may still be committed later
 	// by a leader that holds it, so callers that retry must be idempotent.
 	ErrNoQuorum = errors.New("cluster: no quorum")
