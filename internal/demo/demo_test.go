@@ -22,6 +22,7 @@ import (
 	"github.com/miekg/dns"
 	"go.uber.org/goleak"
 
+	"github.com/detour-dns/detour/api"
 	"github.com/detour-dns/detour/internal/testutil"
 	"github.com/detour-dns/detour/policy"
 	"github.com/detour-dns/detour/route53/route53test"
@@ -198,7 +199,7 @@ func TestRun(t *testing.T) {
 	waitAnswers(t, info, "www.example.test.", []string{"127.0.0.11"}, 30*time.Second)
 	waitAnswers(t, info, "all.example.test.", []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"}, 30*time.Second)
 	guide := out.String()
-	for _, want := range []string{"dig @127.0.0.1 -p ", "detour demo break us-east-1 --control " + info.ControlURL, "detour events --api " + info.Nodes[0].APIURL} {
+	for _, want := range []string{"dig @127.0.0.1 -p ", "detour demo break us-east-1 --control " + info.ControlURL, "detour events --follow --api " + info.Nodes[0].APIURL, "detour failover www.example.test. --to eu-west-1"} {
 		if !strings.Contains(guide, want) {
 			t.Errorf("guide lacks %q:\n%s", want, guide)
 		}
@@ -239,6 +240,21 @@ func TestRun(t *testing.T) {
 	// Heal: the failover pool fails back (auto).
 	if _, err := Heal(t.Context(), info.ControlURL, "us-east-1"); err != nil {
 		t.Fatalf("Heal: %v", err)
+	}
+	waitAnswers(t, info, "www.example.test.", []string{"127.0.0.11"}, 30*time.Second)
+
+	// Manual failover as the guide says: a pin moves the answers, its
+	// release brings them back.
+	cl, err := api.NewClient(info.Nodes[2].APIURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Failover(t.Context(), "www.example.test.", api.FailoverBody{To: "eu-west-1", Reason: "demo test"}); err != nil {
+		t.Fatalf("failover: %v", err)
+	}
+	waitAnswers(t, info, "www.example.test.", []string{"127.0.0.12"}, 30*time.Second)
+	if _, err := cl.ReleaseFailover(t.Context(), "www.example.test.", "demo test"); err != nil {
+		t.Fatalf("release: %v", err)
 	}
 	waitAnswers(t, info, "www.example.test.", []string{"127.0.0.11"}, 30*time.Second)
 
