@@ -185,7 +185,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	logs := newLogCache(logCacheSize, store)
 	snaps.beginStart()
 	r, err := raft.NewRaft(rc, n.fsm, logs, store, snaps, trans)
-	if fatal := snaps.endStart(); fatal != nil {
+	if fatal := snaps.endStart(err); fatal != nil {
 		if err == nil {
 			stopRaft(r, store)
 		}

@@ -55,11 +55,18 @@ func (s *snapshotStore) beginStart() {
 }
 
 // endStart ends the start-up restore and returns why the start must fail,
-// if it must.
-func (s *snapshotStore) endStart() error {
+// if it must; raftErr is what raft.NewRaft returned.
+func (s *snapshotStore) endStart(raftErr error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.starting = false
+	if s.fatal == nil && raftErr != nil && s.opened != "" {
+		// The only snapshot opened but did not restore.
+		s.fatal = fmt.Errorf("snapshot %s passed its checksum but cannot be restored (%w); it was written by a newer binary or is damaged, "+
+			"and no older snapshot is left. Run the binary that wrote it, or remove this node's data dir and join it to the cluster again",
+			s.opened, s.restoreErr())
+		s.logger.Error("snapshot cannot be restored: not starting", "snapshot_id", s.opened, "error", s.restoreErr())
+	}
 	return s.fatal
 }
 

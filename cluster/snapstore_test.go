@@ -276,6 +276,42 @@ func TestNode_SnapshotThatDoesNotDecodeFailsLoudly(t *testing.T) {
 	}
 }
 
+func TestNode_OnlySnapshotDoesNotDecode(t *testing.T) {
+	cfg := soloConfig(t, &recordHandler{})
+	n, err := startSolo(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	soloLeader(t, n)
+	applyVersions(t, n, 1, 1)
+	if err := n.Snapshot(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	metas := listSnapshots(t, cfg.DataDir)
+	if len(metas) != 1 {
+		t.Fatalf("%d snapshots, want 1", len(metas))
+	}
+	rewriteSnapshot(t, cfg.DataDir, metas[0].ID, fmt.Appendf(nil, `{"format_version":99,"raft_index":%d}`+"\n{}\n", metas[0].Index))
+
+	rec := &recordHandler{}
+	cfg.Logger = slog.New(rec)
+	_, err = startSolo(t, cfg)
+	if err == nil {
+		t.Fatal("the node started without its only snapshot")
+	}
+	for _, want := range []string{metas[0].ID, "passed its checksum but cannot be restored", "format version 99", "no older snapshot is left"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("start error %q does not say %q", err, want)
+		}
+	}
+	if len(rec.find("ERROR", "snapshot cannot be restored", "snapshot_id="+metas[0].ID)) != 1 {
+		t.Errorf("no Error line naming %s; snapshot lines: %q", metas[0].ID, rec.find("snapshot"))
+	}
+}
+
 // faultSnapshots is a snapshot store whose snapshot writes fail with
 // ENOSPC while full is set.
 type faultSnapshots struct {
