@@ -132,6 +132,11 @@ func (s *suite) phase(t *testing.T, f fault) {
 			waitW()
 		}()
 		f.run(t, s, r)
+		if !t.Failed() {
+			// The workload goes on for a while on the healed cluster,
+			// so that every history has writes after the recovery.
+			hold(afterHeal)
+		}
 	}()
 	if t.Failed() {
 		return
@@ -260,6 +265,10 @@ func (s *suite) restart(t *testing.T, n *node) {
 	n.start(t, s.c.bin)
 	s.c.waitReady(t, n, 30*time.Second)
 }
+
+// afterHeal is how long the workload keeps running after a fault is
+// healed.
+const afterHeal = 2 * time.Second
 
 // latencyDelay is the relay's delay per direction.
 const latencyDelay = 50 * time.Millisecond
@@ -541,6 +550,10 @@ func faultList() []fault {
 					h, s.c.lab.port(h), clientIP, clientIP)
 			}
 			b.WriteString("}\n")
+			var termBefore uint64
+			if st, err := s.c.status(t, s.c.nodes[0]); err == nil {
+				termBefore = st.Term
+			}
 			nftIn(t, br, b.String())
 			defer nftDelete(t, br, "netdev chaos")
 			hold(3 * time.Second)
@@ -558,7 +571,7 @@ func faultList() []fault {
 			back := s.converge(t, time.Now(), 30*time.Second, backendIP(0))
 			t.Logf("under 10%% loss: failover in %s, failback in %s (rise 2)", took, back)
 			if st, err := s.c.status(t, s.c.nodes[0]); err == nil {
-				r.leader = fmt.Sprintf("term %d at the end", st.Term)
+				r.leader = fmt.Sprintf("term %d -> %d during the loss", termBefore, st.Term)
 			}
 		}},
 		{name: "full-cluster restart", slug: "restart", run: func(t *testing.T, s *suite, r *result) {
