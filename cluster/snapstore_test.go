@@ -276,8 +276,10 @@ func TestNode_SnapshotThatDoesNotDecodeFailsLoudly(t *testing.T) {
 	}
 }
 
-func TestNode_OnlySnapshotDoesNotDecode(t *testing.T) {
-	cfg := soloConfig(t, &recordHandler{})
+// oneSnapshot runs a node that takes one snapshot after version 1 and
+// closes, and returns the snapshot.
+func oneSnapshot(t *testing.T, cfg Config) *raft.SnapshotMeta {
+	t.Helper()
 	n, err := startSolo(t, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -294,21 +296,45 @@ func TestNode_OnlySnapshotDoesNotDecode(t *testing.T) {
 	if len(metas) != 1 {
 		t.Fatalf("%d snapshots, want 1", len(metas))
 	}
-	rewriteSnapshot(t, cfg.DataDir, metas[0].ID, fmt.Appendf(nil, `{"format_version":99,"raft_index":%d}`+"\n{}\n", metas[0].Index))
+	return metas[0]
+}
 
-	rec := &recordHandler{}
-	cfg.Logger = slog.New(rec)
-	_, err = startSolo(t, cfg)
-	if err == nil {
-		t.Fatal("the node started without its only snapshot")
-	}
-	for _, want := range []string{metas[0].ID, "passed its checksum but cannot be restored", "format version 99", "no older snapshot is left"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("start error %q does not say %q", err, want)
-		}
-	}
-	if len(rec.find("ERROR", "snapshot cannot be restored", "snapshot_id="+metas[0].ID)) != 1 {
-		t.Errorf("no Error line naming %s; snapshot lines: %q", metas[0].ID, rec.find("snapshot"))
+func TestNode_OnlySnapshotBad(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		spoil    func(t *testing.T, dataDir string, m *raft.SnapshotMeta)
+		want     []string
+		wantLine string
+	}{
+		{"does not decode", func(t *testing.T, dataDir string, m *raft.SnapshotMeta) {
+			rewriteSnapshot(t, dataDir, m.ID, fmt.Appendf(nil, `{"format_version":99,"raft_index":%d}`+"\n{}\n", m.Index))
+		}, []string{"passed its checksum but cannot be restored", "format version 99", "no older snapshot is left"}, "snapshot cannot be restored"},
+		{"corrupt", func(t *testing.T, dataDir string, m *raft.SnapshotMeta) {
+			if err := os.Truncate(statePath(dataDir, m.ID), 10); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"CRC mismatch", "no older snapshot is left", "join it to the cluster again"}, "snapshot is corrupt and no older snapshot is left"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := soloConfig(t, &recordHandler{})
+			m := oneSnapshot(t, cfg)
+			tc.spoil(t, cfg.DataDir, m)
+			rec := &recordHandler{}
+			cfg.Logger = slog.New(rec)
+			_, err := startSolo(t, cfg)
+			if err == nil {
+				t.Fatal("the node started without its only snapshot")
+			}
+			for _, want := range append(tc.want, m.ID) {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("start error %q does not say %q", err, want)
+				}
+			}
+			t.Logf("start error: %v", err)
+			if len(rec.find("ERROR", tc.wantLine, "snapshot_id="+m.ID)) != 1 {
+				t.Errorf("no Error line %q naming %s; snapshot lines: %q", tc.wantLine, m.ID, rec.find("snapshot"))
+			}
+		})
 	}
 }
 
