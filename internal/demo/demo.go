@@ -103,8 +103,9 @@ type NodeInfo struct {
 // three backends and the three nodes, applies the example spec, calls
 // opts.Ready, prints the guide to opts.Out and streams the cluster's events
 // there. When ctx ends it stops the nodes, the backends and the control
-// endpoint, removes the data directory unless opts.Keep, and returns nil.
-// An error means the demo could not start (for example, a port it needs is
+// endpoint, removes the data directory unless opts.Keep, and returns nil;
+// so does a ctx that ends while the demo starts. An error means the demo
+// could not start (for example, a port it needs is
 // taken: the error then wraps the listen error, see errors.Is with
 // syscall.EADDRINUSE); whatever had started is stopped and removed first.
 //
@@ -144,6 +145,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 		if err != nil {
 			for i := len(cleanups) - 1; i >= 0; i-- {
 				cleanups[i]()
+			}
+			if ctx.Err() != nil {
+				// Interrupted while starting: everything is stopped,
+				// which is what was asked.
+				err = nil
 			}
 		}
 	}()

@@ -374,3 +374,29 @@ func getMetrics(t *testing.T, apiURL string) string {
 	}
 	return string(b)
 }
+
+// TestRun_InterruptedWhileStarting ends ctx while the nodes start: Run
+// returns nil and leaves no directory behind.
+func TestRun_InterruptedWhileStarting(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nodes")
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ready := false
+	stop := time.AfterFunc(300*time.Millisecond, cancel)
+	defer stop.Stop()
+	err := Run(ctx, Options{BackendPort: freePort(t), ControlAddr: "127.0.0.1:0", Ready: func(Info) { ready = true }})
+	if err != nil {
+		t.Fatalf("Run interrupted = %v, want nil", err)
+	}
+	left, err := os.ReadDir(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 {
+		t.Errorf("left behind in TMPDIR: %v (ready: %v)", left, ready)
+	}
+}
