@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -398,5 +399,23 @@ func TestRun_InterruptedWhileStarting(t *testing.T) {
 	}
 	if len(left) != 0 {
 		t.Errorf("left behind in TMPDIR: %v (ready: %v)", left, ready)
+	}
+}
+
+// TestGettingStartedSpecs validates the spec examples of
+// docs/getting-started.md, the page that continues from the demo.
+func TestGettingStartedSpecs(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "getting-started.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(b, -1)
+	if len(blocks) == 0 {
+		t.Fatal("docs/getting-started.md has no yaml example")
+	}
+	for i, m := range blocks {
+		if _, err := policy.LoadSpec(m[1]); err != nil {
+			t.Errorf("yaml example %d: %v\n%s", i+1, err, m[1])
+		}
 	}
 }
