@@ -449,4 +449,23 @@ func TestNode_RealFullDisk(t *testing.T) {
 	if v != 3 || n.State().SpecVersion != 3 {
 		t.Errorf("after freeing the disk: version %d, state %d; want 3", v, n.State().SpecVersion)
 	}
+
+	// The snapshot that failed on the full disk left a partial directory;
+	// the next start removes it.
+	partial, _ := filepath.Glob(filepath.Join(cfg.DataDir, "snapshots", "*.tmp"))
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := startSolo(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range partial {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("partial snapshot %s still there after a restart (%v)", p, err)
+		}
+		if len(rec.find("WARN", "removed a partial snapshot", p)) != 1 {
+			t.Errorf("no Warn line for removing %s", p)
+		}
+	}
+	t.Logf("partial snapshots removed at restart: %v", partial)
 }

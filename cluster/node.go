@@ -175,6 +175,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("raft config: %w", err)
 	}
 
+	snaps.removePartial()
 	existing, err := raft.HasExistingState(store, store, snaps)
 	if err != nil {
 		return fmt.Errorf("read raft state: %w", err)

@@ -47,6 +47,29 @@ type snapshotStore struct {
 	fatal    error                // why the start must fail, if it must
 }
 
+// removePartial removes the partial snapshots (<id>.tmp) that a failed
+// snapshot left behind (raft's Create leaves one when it cannot write the
+// metadata, on a full disk for instance). Raft only warns about them. No
+// snapshot can be in progress: raft has not started, and the bbolt lock
+// keeps a second process off the data dir.
+func (s *snapshotStore) removePartial() {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasSuffix(e.Name(), ".tmp") {
+			continue
+		}
+		path := filepath.Join(s.dir, e.Name())
+		if err := os.RemoveAll(path); err != nil {
+			s.logger.Warn("cannot remove a partial snapshot", "path", path, "error", err)
+			continue
+		}
+		s.logger.Warn("removed a partial snapshot left by a failed snapshot", "path", path)
+	}
+}
+
 // beginStart marks the start of raft's start-up restore.
 func (s *snapshotStore) beginStart() {
 	s.mu.Lock()
