@@ -149,11 +149,13 @@ func parseFast(pkt []byte, udp bool, q *fastQuery) bool {
 }
 
 // memoEntry is one memoized reply: its bytes (ID zero, RD and CD clear,
-// the question in lower case) and the apex of the zone that answered it,
-// for Metrics. Memoized replies are all NOERROR.
+// the question in lower case), the apex of the zone that answered it,
+// for Metrics, and its rate-limiting class. Memoized replies are all
+// NOERROR.
 type memoEntry struct {
 	reply []byte
 	zone  string
+	class rrlClass
 }
 
 // memoized returns the memoized reply to the fast query q, or nil when
@@ -180,8 +182,8 @@ func patchReply(memo, pkt []byte, qend int, buf []byte) []byte {
 // memoize keeps reply (just built by the general path for the fast query
 // q in pkt) when it is the same for every such query: a NOERROR answer
 // that involves no pool answering at random or with flattened addresses
-// (whose TTL counts down).
-func (v *view) memoize(m *dns.Msg, reply, pkt []byte, q *fastQuery) {
+// (whose TTL counts down). class is its rate-limiting class.
+func (v *view) memoize(m *dns.Msg, reply, pkt []byte, q *fastQuery, class rrlClass) {
 	if m.Rcode != dns.RcodeSuccess || len(reply) < q.qend || v.memoCount.Load() >= maxMemo {
 		return
 	}
@@ -200,7 +202,7 @@ func (v *view) memoize(m *dns.Msg, reply, pkt []byte, q *fastQuery) {
 	memo[2] &^= 0x01
 	memo[3] &^= 0x10
 	copy(memo[12:q.qend-4], lowerWire(pkt[12:q.qend-4])) // the name, not type and class
-	if _, loaded := v.memo.LoadOrStore(string(q.key[:q.klen]), &memoEntry{reply: memo, zone: z.apex}); !loaded {
+	if _, loaded := v.memo.LoadOrStore(string(q.key[:q.klen]), &memoEntry{reply: memo, zone: z.apex, class: class}); !loaded {
 		v.memoCount.Add(1)
 	}
 }

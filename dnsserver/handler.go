@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"encoding/hex"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -37,6 +38,7 @@ type Handler struct {
 	// metrics, when not nil, observes every answered query.
 	metrics Metrics
 	now     func() time.Time // the TTL of flattened answers counts down with it
+	seed    maphash.Seed     // hashes the names that key rate limiting
 
 	// mu serialises compiling and swapping the view, so that the view
 	// always reflects the latest State and flattened addresses.
@@ -80,7 +82,7 @@ type Metrics interface {
 // NewHandler returns a Handler that answers SERVFAIL until the first
 // SetState.
 func NewHandler(cfg HandlerConfig) *Handler {
-	h := &Handler{nodeID: cfg.NodeID, nsid: hex.EncodeToString([]byte(cfg.NodeID)), tsig: map[string]string{}, log: cfg.Logger, metrics: cfg.Metrics, now: time.Now}
+	h := &Handler{nodeID: cfg.NodeID, nsid: hex.EncodeToString([]byte(cfg.NodeID)), tsig: map[string]string{}, log: cfg.Logger, metrics: cfg.Metrics, now: time.Now, seed: maphash.MakeSeed()}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}

@@ -20,6 +20,9 @@ type rawResult struct {
 	out []byte   // the reply; nil means drop
 	xfr *dns.Msg // a zone transfer request (TCP only), to be streamed
 	key string   // the verified TSIG key name of xfr, if signed
+	// class is the reply's rate-limiting class (UDP replies only; the
+	// zero class is never limited).
+	class rrlClass
 }
 
 // handleRaw answers one wire-format message. udp selects the UDP size
@@ -40,7 +43,7 @@ func (h *Handler) handleRaw(pkt []byte, remote netip.AddrPort, udp bool, buf []b
 	fast := v != nil && !h.noMemo && parseFast(pkt, udp, &fq)
 	if fast {
 		if e := v.memoized(&fq); e != nil {
-			return rawResult{out: patchReply(e.reply, pkt, fq.qend, buf)}
+			return rawResult{out: patchReply(e.reply, pkt, fq.qend, buf), class: e.class}
 		}
 	}
 	return h.general(pkt, remote, udp, buf, v, fast, &fq, nil)
@@ -60,7 +63,7 @@ func (h *Handler) handleObserved(pkt []byte, remote netip.AddrPort, udp bool, bu
 	if fast {
 		if e := v.memoized(&fq); e != nil {
 			ob.zone, ob.qtype, ob.rcode = e.zone, fq.qtype, dns.RcodeSuccess
-			return h.done(rawResult{out: patchReply(e.reply, pkt, fq.qend, buf)}, &ob)
+			return h.done(rawResult{out: patchReply(e.reply, pkt, fq.qend, buf), class: e.class}, &ob)
 		}
 	}
 	return h.general(pkt, remote, udp, buf, v, fast, &fq, &ob)
@@ -73,14 +76,14 @@ func (h *Handler) general(pkt []byte, remote netip.AddrPort, udp bool, buf []byt
 	flags := binary.BigEndian.Uint16(pkt[2:])
 	opcode := int(flags>>11) & 0xF
 	if opcode != dns.OpcodeQuery && opcode != dns.OpcodeNotify {
-		return h.done(rawResult{out: headerReply(buf, pkt, dns.RcodeNotImplemented, ob)}, ob)
+		return h.done(rawResult{out: headerReply(buf, pkt, dns.RcodeNotImplemented, ob), class: errClass}, ob)
 	}
 	if binary.BigEndian.Uint16(pkt[4:]) != 1 {
-		return h.done(rawResult{out: headerReply(buf, pkt, dns.RcodeFormatError, ob)}, ob)
+		return h.done(rawResult{out: headerReply(buf, pkt, dns.RcodeFormatError, ob), class: errClass}, ob)
 	}
 	req := new(dns.Msg)
 	if err := req.Unpack(pkt); err != nil {
-		return h.done(rawResult{out: headerReply(buf, pkt, dns.RcodeFormatError, ob)}, ob)
+		return h.done(rawResult{out: headerReply(buf, pkt, dns.RcodeFormatError, ob), class: errClass}, ob)
 	}
 	if ob != nil {
 		ob.qtype = req.Question[0].Qtype
@@ -100,7 +103,7 @@ func (h *Handler) general(pkt []byte, remote netip.AddrPort, udp bool, buf []byt
 			if ob != nil {
 				ob.rcode = dns.RcodeNotAuth
 			}
-			return h.done(rawResult{out: tsigError(req, t, dns.RcodeBadKey, "", buf)}, ob)
+			return h.done(rawResult{out: tsigError(req, t, dns.RcodeBadKey, "", buf), class: errClass}, ob)
 		}
 		// TsigVerify rewrites the ARCOUNT of the buffer it is given.
 		if err := dns.TsigVerify(bytes.Clone(pkt), secret, "", false); err != nil {
@@ -112,7 +115,7 @@ func (h *Handler) general(pkt []byte, remote netip.AddrPort, udp bool, buf []byt
 			if ob != nil {
 				ob.rcode = dns.RcodeNotAuth
 			}
-			return h.done(rawResult{out: tsigError(req, t, code, secret, buf)}, ob)
+			return h.done(rawResult{out: tsigError(req, t, code, secret, buf), class: errClass}, ob)
 		}
 		mac = t.MAC
 	}
@@ -132,12 +135,16 @@ func (h *Handler) general(pkt []byte, remote netip.AddrPort, udp bool, buf []byt
 	if ob != nil {
 		ob.rcode = m.Rcode
 	}
+	var class rrlClass
+	if udp || fast {
+		class = h.classify(v, m)
+	}
 	limit := dns.MaxMsgSize
 	if udp {
 		limit = udpLimit(req)
 	}
 	if secret != "" {
-		return h.done(rawResult{out: signReply(m, key, secret, mac, limit, buf)}, ob)
+		return h.done(rawResult{out: signReply(m, key, secret, mac, limit, buf), class: class}, ob)
 	}
 	if fast && len(m.Question) == 1 {
 		// Pack against the lower-case question, then restore the
@@ -157,16 +164,20 @@ func (h *Handler) general(pkt []byte, remote netip.AddrPort, udp bool, buf []byt
 	out, err := m.PackBuffer(buf)
 	if err != nil {
 		h.log.Error("dns: pack reply", "err", err, "qname", req.Question[0].Name)
-		return h.done(rawResult{out: headerReply(buf, pkt, dns.RcodeServerFailure, ob)}, ob)
+		return h.done(rawResult{out: headerReply(buf, pkt, dns.RcodeServerFailure, ob), class: errClass}, ob)
 	}
 	if fast && len(m.Question) == 1 && len(out) >= fq.qend {
 		copy(out[12:fq.qend], pkt[12:fq.qend])
 		if len(out) <= fq.limit {
-			v.memoize(m, out, pkt, fq)
+			v.memoize(m, out, pkt, fq, class)
 		}
 	}
-	return h.done(rawResult{out: out}, ob)
+	return h.done(rawResult{out: out, class: class}, ob)
 }
+
+// errClass is the rate-limiting class of error replies, keyed by the
+// client prefix alone.
+var errClass = rrlClass{kind: rrlError}
 
 // observation is what handleRaw learns about a reply, for Metrics.
 type observation struct {

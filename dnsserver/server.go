@@ -46,14 +46,43 @@ type Config struct {
 	// UDPWorkers is the number of goroutines reading the UDP socket
 	// (default GOMAXPROCS).
 	UDPWorkers int
-	// TCPIdleTimeout closes a TCP connection idle for this long (default
-	// 10s, RFC 7766 recommends seconds).
+	// UDP replies are at most 1232 bytes (the EDNS0 size we advertise,
+	// DNS flag day 2020), 512 without EDNS0; larger ones are truncated.
+
+	// TCP bounds: each connection is one goroutine with about 32 KB of
+	// buffers and stack, so MaxTCPConns bounds the memory of a flood of
+	// connections (default 1000 connections, about 32 MB), and the
+	// timeouts below close silent, slow and stuck ones.
+
+	// TCPInitialTimeout closes a TCP connection whose first query has not
+	// arrived complete this long after it was accepted (default 5s).
+	TCPInitialTimeout time.Duration
+	// TCPIdleTimeout closes a TCP connection when no next query starts
+	// this long after the last reply (default 10s, RFC 7766 recommends
+	// seconds).
 	TCPIdleTimeout time.Duration
-	// TCPWriteTimeout bounds writing one reply (default 10s).
+	// TCPReadTimeout closes a TCP connection when the rest of a query does
+	// not arrive this long after its first byte (default 3s): a client
+	// that trickles its bytes holds a connection no longer than that.
+	TCPReadTimeout time.Duration
+	// TCPWriteTimeout closes a TCP connection whose client does not read
+	// its replies: writing a batch of replies (or one message of a zone
+	// transfer) may take this long (default 10s).
 	TCPWriteTimeout time.Duration
 	// MaxTCPConns bounds concurrent TCP connections (default 1000); more
 	// are closed at once.
 	MaxTCPConns int
+	// TCPMaxQueries is how many queries one TCP connection may send; the
+	// replies to them are sent and the connection is then closed, so
+	// that the client opens a new one (default 10000; negative means no
+	// limit). Queries pipelined past the limit are not answered: RFC 7766
+	// clients send them again on a new connection.
+	TCPMaxQueries int
+
+	// RateLimit configures response rate limiting of UDP replies; its
+	// zero value is on with NSD's defaults, except for loopback clients
+	// (see RateLimit).
+	RateLimit RateLimit
 	// NotifyRetries is how many times a NOTIFY is sent without an answer
 	// (default 5), NotifyTimeout how long each try waits (default 2s).
 	NotifyRetries int
@@ -90,12 +119,14 @@ type Server struct {
 	log     *slog.Logger
 	notify  *notifier
 	flat    *flattener
+	rrl     *limiter // nil: no rate limiting
 
 	mu      sync.Mutex
 	udp     []*net.UDPConn   // one per worker, sharing the port with SO_REUSEPORT
 	tcp     *net.TCPListener // bound first, without SO_REUSEPORT: the port's lock
 	conns   map[net.Conn]struct{}
 	cancel  context.CancelFunc
+	stopped chan struct{} // closed by stop
 	wg      sync.WaitGroup
 	started bool
 	closed  bool
@@ -112,8 +143,17 @@ func New(cfg Config, src StateSource) (*Server, error) {
 	if cfg.UDPWorkers <= 0 {
 		cfg.UDPWorkers = runtime.GOMAXPROCS(0)
 	}
+	if cfg.TCPInitialTimeout <= 0 {
+		cfg.TCPInitialTimeout = 5 * time.Second
+	}
 	if cfg.TCPIdleTimeout <= 0 {
 		cfg.TCPIdleTimeout = 10 * time.Second
+	}
+	if cfg.TCPReadTimeout <= 0 {
+		cfg.TCPReadTimeout = 3 * time.Second
+	}
+	if cfg.TCPMaxQueries == 0 {
+		cfg.TCPMaxQueries = 10000
 	}
 	if cfg.TCPWriteTimeout <= 0 {
 		cfg.TCPWriteTimeout = 10 * time.Second
@@ -155,11 +195,24 @@ func New(cfg Config, src StateSource) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	rrl, err := newLimiter(cfg.RateLimit, log, cfg.Metrics)
+	if err != nil {
+		return nil, err
+	}
 	h := NewHandler(HandlerConfig{NodeID: cfg.NodeID, TSIGKeys: cfg.TSIGKeys, Logger: log, Metrics: cfg.Metrics})
 	fl := newFlattener(cfg, log, h.setFlat)
 	h.onTargets = fl.setTargets
-	return &Server{cfg: cfg, src: src, handler: h, log: log, conns: map[net.Conn]struct{}{}, flat: fl,
+	return &Server{cfg: cfg, src: src, handler: h, log: log, conns: map[net.Conn]struct{}{}, flat: fl, rrl: rrl, stopped: make(chan struct{}),
 		notify: newNotifier(h.tsig, cfg.NotifyRetries, cfg.NotifyTimeout, log)}, nil
+}
+
+// RateLimitStats returns how many UDP responses rate limiting has dropped
+// and truncated so far (zero when it is disabled).
+func (s *Server) RateLimitStats() RateLimitStats {
+	if s.rrl == nil {
+		return RateLimitStats{}
+	}
+	return s.rrl.stats()
 }
 
 // Handler returns the server's handler (for tests and metrics).
@@ -255,6 +308,7 @@ func (s *Server) stop() {
 		return
 	}
 	s.closed = true
+	close(s.stopped)
 	s.cancel()
 	s.notify.stop()
 	for _, u := range s.udp {
@@ -395,12 +449,24 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 			s.log.Warn("dns: udp read", "err", err)
 			continue
 		}
+		var now int64
+		if s.rrl != nil {
+			now = s.rrl.now() // once per batch
+		}
 		k := 0
 		for i := range n {
 			remote := addrPort(in[i].Addr)
 			r := s.handler.handleRaw(in[i].Buffers[0][:in[i].N], remote, true, bufs[k])
 			if r.out == nil {
 				continue
+			}
+			if s.rrl != nil {
+				switch s.rrl.check(remote.Addr(), r.class, now) {
+				case rrlDrop:
+					continue
+				case rrlSlip:
+					r.out = slipReply(r.out)
+				}
 			}
 			out[k].Buffers[0] = r.out
 			out[k].Addr = in[i].Addr
@@ -430,18 +496,30 @@ func addrPort(a net.Addr) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// serveTCP accepts connections.
+// serveTCP accepts connections. When accepting fails (out of file
+// descriptors, say) it waits before trying again, from 5 ms doubling to
+// 1 s, instead of spinning.
 func (s *Server) serveTCP() {
 	defer s.wg.Done()
+	var backoff time.Duration
 	for {
 		c, err := s.tcp.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.log.Warn("dns: tcp accept", "err", err)
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("dns: tcp accept", "err", err, "retry_in", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-s.done():
+				t.Stop()
+				return
+			}
 			continue
 		}
+		backoff = 0
 		s.mu.Lock()
 		if s.closed || len(s.conns) >= s.cfg.MaxTCPConns {
 			s.mu.Unlock()
@@ -455,8 +533,26 @@ func (s *Server) serveTCP() {
 	}
 }
 
+// done returns a channel closed when the server stops.
+func (s *Server) done() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopped
+}
+
+// maxTCPQuery is the longest query read over TCP; a longer one closes the
+// connection. Real queries are a few hundred bytes (a question, an OPT
+// record, perhaps a TSIG or an SOA); the bound keeps a connection's
+// memory small.
+const maxTCPQuery = 16384
+
 // serveConn answers the queries of one TCP connection in order; pipelined
 // queries are read from the buffer and their replies flushed together.
+// The first query must arrive within TCPInitialTimeout of the accept, each
+// later one must start within TCPIdleTimeout of the previous replies and,
+// once started, arrive within TCPReadTimeout; each batch of replies must
+// be written within TCPWriteTimeout; after TCPMaxQueries queries the
+// connection is closed.
 func (s *Server) serveConn(c net.Conn) {
 	defer s.wg.Done()
 	defer func() {
@@ -471,24 +567,60 @@ func (s *Server) serveConn(c net.Conn) {
 	pkt := make([]byte, 512) // grows to the largest query seen
 	scratch := make([]byte, 4096)
 	var lenb [2]byte
-	for {
+	c.SetReadDeadline(time.Now().Add(s.cfg.TCPInitialTimeout))
+	for served := 0; ; served++ {
 		if br.Buffered() == 0 {
-			if err := bw.Flush(); err != nil {
-				return
+			// Nothing pipelined left: send the replies, then wait for
+			// the next query to start.
+			if bw.Buffered() > 0 {
+				c.SetWriteDeadline(time.Now().Add(s.cfg.TCPWriteTimeout))
+				if err := bw.Flush(); err != nil {
+					return
+				}
 			}
-			c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout))
+			if served > 0 {
+				c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout))
+			}
+		}
+		if s.cfg.TCPMaxQueries > 0 && served >= s.cfg.TCPMaxQueries {
+			if bw.Buffered() > 0 {
+				c.SetWriteDeadline(time.Now().Add(s.cfg.TCPWriteTimeout))
+				bw.Flush()
+			}
+			return
+		}
+		if _, err := br.Peek(1); err != nil {
+			return
+		}
+		// A query has started. The rest of it (beyond what is already
+		// buffered) must come within the read timeout; the first query
+		// keeps its initial deadline.
+		waiting := served > 0 && br.Buffered() < 2
+		if waiting {
+			c.SetReadDeadline(time.Now().Add(s.cfg.TCPReadTimeout))
 		}
 		if _, err := io.ReadFull(br, lenb[:]); err != nil {
 			return
 		}
 		n := int(binary.BigEndian.Uint16(lenb[:]))
+		if n > maxTCPQuery {
+			s.log.Debug("dns: tcp query too long", "remote", remote.String(), "length", n)
+			return
+		}
 		if n > len(pkt) {
 			pkt = make([]byte, n)
+		}
+		if served > 0 && !waiting && br.Buffered() < n {
+			c.SetReadDeadline(time.Now().Add(s.cfg.TCPReadTimeout))
 		}
 		if _, err := io.ReadFull(br, pkt[:n]); err != nil {
 			return
 		}
-		c.SetWriteDeadline(time.Now().Add(s.cfg.TCPWriteTimeout))
+		if bw.Buffered() == 0 {
+			// The first reply of a batch: writing the batch (it may fill
+			// the buffer before the flush) gets a fresh deadline.
+			c.SetWriteDeadline(time.Now().Add(s.cfg.TCPWriteTimeout))
+		}
 		r := s.handler.handleRaw(pkt[:n], remote, false, scratch)
 		if r.xfr != nil {
 			if err := bw.Flush(); err != nil {
