@@ -55,7 +55,8 @@ type Config struct {
 	// timeouts below close silent, slow and stuck ones.
 
 	// TCPInitialTimeout closes a TCP connection whose first query has not
-	// arrived complete this long after it was accepted (default 5s).
+	// arrived complete this long after it was accepted (default 5s, or
+	// TCPIdleTimeout when that is shorter).
 	TCPInitialTimeout time.Duration
 	// TCPIdleTimeout closes a TCP connection when no next query starts
 	// this long after the last reply (default 10s, RFC 7766 recommends
@@ -143,11 +144,11 @@ func New(cfg Config, src StateSource) (*Server, error) {
 	if cfg.UDPWorkers <= 0 {
 		cfg.UDPWorkers = runtime.GOMAXPROCS(0)
 	}
-	if cfg.TCPInitialTimeout <= 0 {
-		cfg.TCPInitialTimeout = 5 * time.Second
-	}
 	if cfg.TCPIdleTimeout <= 0 {
 		cfg.TCPIdleTimeout = 10 * time.Second
+	}
+	if cfg.TCPInitialTimeout <= 0 {
+		cfg.TCPInitialTimeout = min(5*time.Second, cfg.TCPIdleTimeout)
 	}
 	if cfg.TCPReadTimeout <= 0 {
 		cfg.TCPReadTimeout = 3 * time.Second
