@@ -220,6 +220,12 @@ func startCluster(t *testing.T, l *lab) *cluster {
 		t.Fatal(err)
 	}
 	c := &cluster{lab: l, bin: buildDetour(t), spec: spec}
+	// The API listens on the lab address, beyond loopback: a binary that
+	// requires auth tokens there is told that this lab has none.
+	var extra []string
+	if help, _ := exec.Command(c.bin, "server", "--help").CombinedOutput(); bytes.Contains(help, []byte("--insecure-no-auth")) {
+		extra = []string{"--insecure-no-auth"}
+	}
 	tr := &http.Transport{DialContext: dialer(l.ns("cl")), MaxIdleConnsPerHost: 8, IdleConnTimeout: 5 * time.Second}
 	c.hc = &http.Client{Transport: tr}
 	t.Cleanup(tr.CloseIdleConnections)
@@ -258,14 +264,20 @@ probe:
 			t.Fatal(err)
 		}
 		if i == 0 {
-			n.args = []string{"--bootstrap"}
+			n.args = append([]string{"--bootstrap"}, extra...)
 		} else {
-			n.args = []string{"--join", c.nodes[0].apiURL()}
+			n.args = append([]string{"--join", c.nodes[0].apiURL()}, extra...)
 		}
 		t.Cleanup(func() {
 			n.stop(syscall.SIGKILL)
 			if t.Failed() {
-				t.Logf("logs of %s:\n%s", n.id, tail(n.logs(), 200))
+				t.Logf("last lines of %s's log:\n%s", n.id, tail(n.logs(), 40))
+				if dir, err := os.MkdirTemp("", "detour-faults-logs-"); err == nil {
+					path := filepath.Join(dir, n.id+".log")
+					if os.WriteFile(path, []byte(n.logs()), 0o600) == nil {
+						t.Logf("the whole log of %s (every start): %s", n.id, path)
+					}
+				}
 			}
 		})
 		n.start(t, c.bin)

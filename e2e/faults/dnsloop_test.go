@@ -129,6 +129,11 @@ func (d *dnsLoop) run(clientNS string, stop <-chan struct{}) {
 			want, _ := d.want.Load().(string)
 			if a, ok := r.Answer[0].(*dns.A); want != "" && (!ok || a.A.String() != want) {
 				d.unwanted.Add(1)
+				d.mu.Lock()
+				if len(d.samples) < 5 {
+					d.samples = append(d.samples, time.Now().Format("15:04:05.000")+" answered "+r.Answer[0].String())
+				}
+				d.mu.Unlock()
 			}
 		}
 	}

@@ -155,7 +155,7 @@ func (s *suite) phase(t *testing.T, f fault) {
 			t.Errorf("%s: %d of %d DNS queries failed while it was serving: %v", d.n.id, got.failed, got.sent, d.failures())
 		}
 		if got.unwanted > 0 {
-			t.Errorf("%s: %d of %d answers were not us-east-1: an endpoint flipped", d.n.id, got.unwanted, got.sent)
+			t.Errorf("%s: %d of %d answers were not us-east-1: an endpoint flipped: %v", d.n.id, got.unwanted, got.sent, d.failures())
 		}
 	}
 	t.Logf("%s: dns %s; new leader %s; failover %s; acked writes p50 %s; porcupine %s", f.name, fmtDNS(r.dns), r.leader, r.failover, r.writeP50.Round(time.Millisecond), r.verdict)
