@@ -1,6 +1,7 @@
 package dnsserver
 
 import (
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"testing"
@@ -67,6 +68,56 @@ func benchmarkHandler(b *testing.B, noMemo bool, met Metrics) {
 				h.handleRaw(pkt, remote, true, buf)
 			}
 		})
+	}
+}
+
+// BenchmarkHandlerRRL is BenchmarkHandler for a client that rate
+// limiting applies to (not loopback), with the limiter's step after the
+// handler as the UDP loop runs it: under_limit never runs out of tokens
+// (a rate of a billion a second), over_limit has run out (rate 1, slip
+// 2: half the replies dropped, half truncated), exempt is a client of
+// an exempt prefix.
+func BenchmarkHandlerRRL(b *testing.B) {
+	h := NewHandler(HandlerConfig{NodeID: "bench"})
+	if err := h.SetState(exampleState(exampleSpec(), 7)); err != nil {
+		b.Fatal(err)
+	}
+	remote := netip.MustParseAddrPort("203.0.113.7:5353")
+	for _, lim := range []struct {
+		name string
+		cfg  RateLimit
+	}{
+		{"under_limit", RateLimit{Rate: 1e9}},
+		{"over_limit", RateLimit{Rate: 1}},
+		{"exempt", RateLimit{Exempt: []string{"203.0.113.0/24"}}},
+	} {
+		l, err := newLimiter(lim.cfg, slog.New(slog.DiscardHandler), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, k := range []struct {
+			name  string
+			qname string
+			qtype uint16
+		}{
+			{"hit", "mail.example.test.", dns.TypeA},
+			{"nxdomain", "nope.example.test.", dns.TypeA},
+		} {
+			m := new(dns.Msg)
+			m.SetQuestion(k.qname, k.qtype)
+			m.SetEdns0(1232, false)
+			pkt, _ := m.Pack()
+			buf := make([]byte, 4096)
+			h.handleRaw(pkt, remote, true, buf) // memoize
+			now := l.now()
+			b.Run(lim.name+"/"+k.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					r := h.handleRaw(pkt, remote, true, buf)
+					l.apply(r.out, r.class, remote.Addr(), now)
+				}
+			})
+		}
 	}
 }
 

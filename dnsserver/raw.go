@@ -17,12 +17,18 @@ const tsigFudge = 300
 
 // rawResult is what handleRaw decided for one wire message.
 type rawResult struct {
-	out []byte   // the reply; nil means drop
-	xfr *dns.Msg // a zone transfer request (TCP only), to be streamed
-	key string   // the verified TSIG key name of xfr, if signed
+	out []byte      // the reply; nil means drop
+	xfr *xfrRequest // a zone transfer request (TCP only), to be streamed
 	// class is the reply's rate-limiting class (UDP replies only; the
 	// zero class is never limited).
 	class rrlClass
+}
+
+// xfrRequest is a zone transfer request and the verified TSIG key name
+// it was signed with ("" when unsigned).
+type xfrRequest struct {
+	req *dns.Msg
+	key string
 }
 
 // handleRaw answers one wire-format message. udp selects the UDP size
@@ -121,7 +127,7 @@ func (h *Handler) general(pkt []byte, remote netip.AddrPort, udp bool, buf []byt
 	}
 	if !udp && len(req.Question) == 1 && opcode == dns.OpcodeQuery &&
 		(req.Question[0].Qtype == dns.TypeAXFR || req.Question[0].Qtype == dns.TypeIXFR) {
-		return rawResult{xfr: req, key: key}
+		return rawResult{xfr: &xfrRequest{req: req, key: key}}
 	}
 	var m *dns.Msg
 	if udp && len(req.Question) == 1 && opcode == dns.OpcodeQuery && req.Question[0].Qtype == dns.TypeIXFR {
@@ -177,7 +183,7 @@ func (h *Handler) general(pkt []byte, remote netip.AddrPort, udp bool, buf []byt
 
 // errClass is the rate-limiting class of error replies, keyed by the
 // client prefix alone.
-var errClass = rrlClass{kind: rrlError}
+var errClass = class(rrlError, 0)
 
 // observation is what handleRaw learns about a reply, for Metrics.
 type observation struct {

@@ -116,12 +116,18 @@ const (
 // rrlKindNames names the kinds in logs.
 var rrlKindNames = [...]string{"", "positive", "nodata", "nxdomain", "referral", "wildcard", "any", "error"}
 
-// rrlClass is what rate limiting needs to know of a reply: its kind and
-// the hash of the name (and type) that keys it.
-type rrlClass struct {
-	kind uint8
-	name uint64
+// rrlClass is what rate limiting needs to know of a reply: its kind (the
+// top 8 bits) and the hash of the name (and type) that keys it (the low
+// 56 bits). One word, so that the handler's result stays small.
+type rrlClass uint64
+
+// class makes the rrlClass of kind and the name hash name.
+func class(kind uint8, name uint64) rrlClass {
+	return rrlClass(uint64(kind)<<56 | name&(1<<56-1))
 }
+
+// kind returns the kind of c.
+func (c rrlClass) kind() uint8 { return uint8(c >> 56) }
 
 // verdict is the decision of rate limiting on one response.
 type verdict uint8
@@ -138,10 +144,10 @@ type limiter struct {
 	rate     int64 // tokens per millisecond, in tokenUnit per second
 	burst    int64 // bucket size in tokens
 	slip     int64
-	v4mask   uint64
+	v4mask   uint64 // applied to the low half of an IPv4-mapped address
 	v6hi     uint64
 	v6lo     uint64
-	exempt   []netip.Prefix
+	exempt   []masked128
 	loopback bool
 	seed     uint64
 	mask     uint64 // slots per shard - 1
@@ -215,7 +221,7 @@ func newLimiter(cfg RateLimit, log *slog.Logger, met Metrics) (*limiter, error) 
 	}
 	l := &limiter{
 		rate: int64(rate), burst: int64(rate) * tokenUnit, slip: int64(slip),
-		v4mask: ^uint64(0) << (32 - v4) & 0xFFFFFFFF, loopback: cfg.LimitLoopback,
+		v4mask: ^uint64(0) << (32 - v4), loopback: cfg.LimitLoopback,
 		seed: rand.Uint64() | 1, mask: uint64(per - 1), base: time.Now(), log: log,
 	}
 	l.v6hi, l.v6lo = prefixMask128(v6)
@@ -224,7 +230,7 @@ func newLimiter(cfg RateLimit, log *slog.Logger, met Metrics) (*limiter, error) 
 		if err != nil {
 			return nil, fmt.Errorf("dnsserver: rate limit: exempt[%d] %q: %w", i, s, err)
 		}
-		l.exempt = append(l.exempt, p)
+		l.exempt = append(l.exempt, maskedPrefix(p))
 	}
 	for i := range l.shards {
 		l.shards[i].slots = make([]rrlSlot, per)
@@ -248,8 +254,29 @@ func parseExempt(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
+// masked128 is a prefix as 128 bits and its netmask, IPv4 prefixes in
+// their IPv4-mapped form.
+type masked128 struct{ hi, lo, mhi, mlo uint64 }
+
+// maskedPrefix returns p as a masked128.
+func maskedPrefix(p netip.Prefix) masked128 {
+	bits := p.Bits()
+	if p.Addr().Is4() {
+		bits += 96
+	}
+	b := p.Addr().As16()
+	var m masked128
+	m.mhi, m.mlo = prefixMask128(bits)
+	m.hi = binary.BigEndian.Uint64(b[:8]) & m.mhi
+	m.lo = binary.BigEndian.Uint64(b[8:]) & m.mlo
+	return m
+}
+
 // prefixMask128 returns the two halves of an IPv6 netmask of n bits.
 func prefixMask128(n int) (hi, lo uint64) {
+	if n <= 0 {
+		return 0, 0
+	}
 	if n >= 64 {
 		return ^uint64(0), ^uint64(0) << (128 - n)
 	}
@@ -263,29 +290,32 @@ func (l *limiter) now() int64 { return time.Since(l.base).Milliseconds() }
 // (from l.now), and says whether to send it, drop it or send it
 // truncated.
 func (l *limiter) check(a netip.Addr, c rrlClass, now int64) verdict {
-	if c.kind == 0 {
+	if c.kind() == 0 {
 		return rrlPass
 	}
-	a = a.Unmap()
-	if !l.loopback && a.IsLoopback() {
+	// The address as 128 bits, IPv4 in its IPv4-mapped form, so that
+	// exemptions and masks are integer operations.
+	b := a.As16()
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	if hi == 0 && lo>>32 == 0xFFFF { // IPv4
+		if !l.loopback && lo>>24&0xFF == 127 {
+			return rrlPass
+		}
+	} else if !l.loopback && hi == 0 && lo == 1 { // ::1
 		return rrlPass
 	}
-	for _, p := range l.exempt {
-		if p.Contains(a) {
+	for _, e := range l.exempt {
+		if hi&e.mhi == e.hi && lo&e.mlo == e.lo {
 			return rrlPass
 		}
 	}
-	var hi, lo uint64
-	if a.Is4() {
-		b := a.As4()
-		lo = uint64(binary.BigEndian.Uint32(b[:])) & l.v4mask
-		hi = 4
+	if hi == 0 && lo>>32 == 0xFFFF {
+		lo &= l.v4mask
 	} else {
-		b := a.As16()
-		hi = binary.BigEndian.Uint64(b[:8]) & l.v6hi
-		lo = binary.BigEndian.Uint64(b[8:]) & l.v6lo
+		hi &= l.v6hi
+		lo &= l.v6lo
 	}
-	key := mix64(mix64(mix64(hi^l.seed)^lo) ^ c.name ^ uint64(c.kind)<<56)
+	key := mix64((hi^l.seed)*0x9e3779b97f4a7c15 + lo*0xc2b2ae3d27d4eb4f ^ uint64(c))
 	key |= 1 // never 0, the empty slot
 	sh := &l.shards[key>>58]
 	sh.mu.Lock()
@@ -306,7 +336,7 @@ func (l *limiter) check(a netip.Addr, c rrlClass, now int64) verdict {
 	sh.mu.Unlock()
 	if n == 1 && now >= l.nextLog.Load() {
 		l.nextLog.Store(now + 1000)
-		l.log.Info("dns: rate limiting responses", "prefix", l.prefixOf(a).String(), "kind", rrlKindNames[c.kind])
+		l.log.Info("dns: rate limiting responses", "prefix", l.prefixOf(a).String(), "kind", rrlKindNames[c.kind()])
 	}
 	if l.slip > 0 && (n-1)%l.slip == 0 {
 		l.slipped.Add(1)
@@ -322,11 +352,25 @@ func (l *limiter) check(a netip.Addr, c rrlClass, now int64) verdict {
 	return rrlDrop
 }
 
+// apply charges the UDP reply out of class c to a client at a and
+// returns what to send: out itself, its truncated form (in place), or nil
+// to drop it.
+func (l *limiter) apply(out []byte, c rrlClass, a netip.Addr, now int64) []byte {
+	switch l.check(a, c, now) {
+	case rrlDrop:
+		return nil
+	case rrlSlip:
+		return slipReply(out)
+	}
+	return out
+}
+
 // prefixOf returns the client network of a, for logs.
 func (l *limiter) prefixOf(a netip.Addr) netip.Prefix {
 	bits := 0
+	a = a.Unmap()
 	if a.Is4() {
-		for m := l.v4mask; m&0x80000000 != 0; m <<= 1 {
+		for m := l.v4mask << 32; m&(1<<63) != 0; m <<= 1 {
 			bits++
 		}
 	} else {
@@ -362,7 +406,7 @@ func mix64(x uint64) uint64 {
 // file).
 func (h *Handler) classify(v *view, m *dns.Msg) rrlClass {
 	if len(m.Question) != 1 {
-		return rrlClass{kind: rrlError}
+		return class(rrlError, 0)
 	}
 	q := m.Question[0]
 	name := lower(q.Name)
@@ -374,32 +418,32 @@ func (h *Handler) classify(v *view, m *dns.Msg) rrlClass {
 	case dns.RcodeSuccess:
 	case dns.RcodeNameError:
 		if z != nil {
-			return rrlClass{kind: rrlNXDomain, name: maphash.String(h.seed, z.apex)}
+			return class(rrlNXDomain, maphash.String(h.seed, z.apex))
 		}
-		return rrlClass{kind: rrlNXDomain, name: maphash.String(h.seed, name)}
+		return class(rrlNXDomain, maphash.String(h.seed, name))
 	default:
-		return rrlClass{kind: rrlError}
+		return class(rrlError, 0)
 	}
 	if z == nil { // NOTIFY acknowledged, or no zone: as an error
-		return rrlClass{kind: rrlError}
+		return class(rrlError, 0)
 	}
 	if !m.Authoritative {
 		for _, rr := range m.Ns {
 			if rr.Header().Rrtype == dns.TypeNS {
-				return rrlClass{kind: rrlReferral, name: maphash.String(h.seed, lower(rr.Header().Name))}
+				return class(rrlReferral, maphash.String(h.seed, lower(rr.Header().Name)))
 			}
 		}
 	}
 	if _, ok := z.nodes[name]; !ok {
-		return rrlClass{kind: rrlWildcard, name: maphash.String(h.seed, z.apex)}
+		return class(rrlWildcard, maphash.String(h.seed, z.apex))
 	}
 	switch {
 	case q.Qtype == dns.TypeANY:
-		return rrlClass{kind: rrlAny, name: maphash.String(h.seed, name)}
+		return class(rrlAny, maphash.String(h.seed, name))
 	case len(m.Answer) == 0:
-		return rrlClass{kind: rrlNodata, name: maphash.String(h.seed, name)}
+		return class(rrlNodata, maphash.String(h.seed, name))
 	}
-	return rrlClass{kind: rrlPositive, name: mix64(maphash.String(h.seed, name) ^ uint64(q.Qtype))}
+	return class(rrlPositive, mix64(maphash.String(h.seed, name)^uint64(q.Qtype)))
 }
 
 // slipReply turns the reply out into its truncated form, in place: the

@@ -36,8 +36,8 @@ func verdicts(l *limiter, a string, c rrlClass, now int64, n int) string {
 }
 
 var (
-	classWWW  = rrlClass{kind: rrlPositive, name: 1}
-	classMail = rrlClass{kind: rrlPositive, name: 2}
+	classWWW  = class(rrlPositive, 1)
+	classMail = class(rrlPositive, 2)
 )
 
 func TestLimiter_BurstSlipAndPrefixes(t *testing.T) {
@@ -110,7 +110,7 @@ func TestLimiter_Exemptions(t *testing.T) {
 	if got := verdicts(l, "2001:db8::6", classWWW, 0, 2); got != ".t" {
 		t.Errorf("next to the exempt address: %q, want limited", got)
 	}
-	if got := verdicts(l, "198.51.100.200", rrlClass{}, 0, 3); got != "..." {
+	if got := verdicts(l, "198.51.100.200", rrlClass(0), 0, 3); got != "..." {
 		t.Errorf("unclassified replies: %q, want never limited", got)
 	}
 	ll := mustLimiter(t, RateLimit{Rate: 1, LimitLoopback: true})
@@ -204,7 +204,7 @@ func TestHandler_RateLimitClasses(t *testing.T) {
 	if err := h.SetState(exampleState(exampleSpec(), 7)); err != nil {
 		t.Fatal(err)
 	}
-	kind := func(name string, qtype uint16) uint8 { return rawClass(t, h, name, qtype, true).kind }
+	kind := func(name string, qtype uint16) uint8 { return rawClass(t, h, name, qtype, true).kind() }
 	for _, tc := range []struct {
 		name  string
 		qtype uint16

@@ -462,11 +462,8 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 				continue
 			}
 			if s.rrl != nil {
-				switch s.rrl.check(remote.Addr(), r.class, now) {
-				case rrlDrop:
+				if r.out = s.rrl.apply(r.out, r.class, remote.Addr(), now); r.out == nil {
 					continue
-				case rrlSlip:
-					r.out = slipReply(r.out)
 				}
 			}
 			out[k].Buffers[0] = r.out
@@ -627,7 +624,7 @@ func (s *Server) serveConn(c net.Conn) {
 			if err := bw.Flush(); err != nil {
 				return
 			}
-			if err := s.handler.transfer(c, bw, r.xfr, remote, r.key, s.cfg.TCPWriteTimeout); err != nil {
+			if err := s.handler.transfer(c, bw, r.xfr.req, remote, r.xfr.key, s.cfg.TCPWriteTimeout); err != nil {
 				s.log.Warn("dns: zone transfer", "remote", remote.String(), "err", err)
 				return
 			}
