@@ -19,6 +19,13 @@
 // only candidate). Flattened addresses are per node and do not change
 // the SOA serial; flatten.go says why.
 //
+// Hardening (docs/reliability.md, "DNS hardening"): UDP replies are at
+// most 1232 bytes; UDP is served by a fixed set of workers and TCP by at
+// most MaxTCPConns goroutines, each closed by its initial, idle, read and
+// write timeouts or after TCPMaxQueries queries; UDP replies to clients
+// that are not loopback are rate limited per client prefix and response
+// kind, with slip (rrl.go). TCP replies are never rate limited.
+//
 // Choices a reader may look for:
 //   - Positive answers carry no NS records in the authority section.
 //     RFC 1034 section 4.3.2 puts the zone's NS records in the authority

@@ -13,7 +13,9 @@ import (
 
 // FuzzHandler feeds raw packets to the wire-level handler over both
 // transports: every packet gets a reply that parses, answers the same ID
-// and fits the UDP limit, or is dropped; nothing panics.
+// and fits the UDP limit, or is dropped; nothing panics. A UDP reply
+// has a rate-limiting class (the same every time) and its truncated
+// form, sent when it is rate limited, parses.
 func FuzzHandler(f *testing.F) {
 	// Two handlers, one with Metrics (packets of odd length go there), on
 	// the example spec plus flattened pools with resolved addresses and a
@@ -63,12 +65,16 @@ func FuzzHandler(f *testing.F) {
 			r := h.handleRaw(pkt, remote, udp, buf)
 			// The same packet again (now perhaps from the memo) gets the
 			// same bytes, unless a pool answers at random.
-			if again := h.handleRaw(pkt, remote, udp, buf2); !bytes.Equal(again.out, r.out) {
+			again := h.handleRaw(pkt, remote, udp, buf2)
+			if !bytes.Equal(again.out, r.out) {
 				m := new(dns.Msg)
 				if m.Unpack(r.out) != nil || len(m.Question) != 1 ||
 					(!strings.EqualFold(m.Question[0].Name, "api.example.test.") && !strings.EqualFold(m.Question[0].Name, "all.example.test.")) {
 					t.Fatalf("the same packet got two different replies:\n%x\n%x", r.out, again.out)
 				}
+			}
+			if again.class != r.class {
+				t.Fatalf("the same packet got two rate-limiting classes: %x and %x", r.class, again.class)
 			}
 			if r.xfr != nil {
 				if udp {
@@ -94,6 +100,17 @@ func FuzzHandler(f *testing.F) {
 				}
 				if len(r.out) > limit {
 					t.Fatalf("UDP reply of %d bytes over the limit %d", len(r.out), limit)
+				}
+				if r.class.kind() == 0 {
+					t.Fatalf("UDP reply without a rate-limiting class")
+				}
+				// Its rate-limited form parses, is no longer and asks
+				// the client to retry over TCP.
+				n := len(r.out)
+				slip := new(dns.Msg)
+				if err := slip.Unpack(slipReply(r.out)); err != nil || !slip.Truncated || slip.Id != reply.Id ||
+					len(slip.Answer)+len(slip.Ns)+len(slip.Extra) != 0 || len(slipReply(again.out)) > n {
+					t.Fatalf("slipped reply %v (err %v) of the reply %x", slip, err, again.out)
 				}
 			}
 		}
