@@ -143,28 +143,39 @@ func (n *node) signal(sig syscall.Signal) {
 	}
 }
 
-// stop sends sig and waits for the process to exit (SIGKILL after 20 s).
-func (n *node) stop(sig syscall.Signal) {
+// stop sends sig and waits for the process to exit. A process that has
+// not exited 10 s after SIGTERM gets SIGQUIT (the Go runtime writes every
+// goroutine's stack to the log) and then SIGKILL; stop reports how long
+// the exit took and whether it had to be forced.
+func (n *node) stop(sig syscall.Signal) (took time.Duration, forced bool) {
 	n.serving.Store(false)
 	n.mu.Lock()
 	cmd, done := n.cmd, n.done
 	n.mu.Unlock()
 	if cmd == nil {
-		return
+		return 0, false
 	}
 	select {
 	case <-done:
-		return
+		return 0, false
 	default:
 	}
+	start := time.Now()
 	_ = cmd.Process.Signal(syscall.SIGCONT) // a paused process must run to die of SIGTERM
 	_ = cmd.Process.Signal(sig)
 	select {
 	case <-done:
-	case <-time.After(20 * time.Second):
+		return time.Since(start), false
+	case <-time.After(10 * time.Second):
+	}
+	_ = cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
 		_ = cmd.Process.Kill()
 		<-done
 	}
+	return time.Since(start), true
 }
 
 // cluster is the running system under test: three nodes and three

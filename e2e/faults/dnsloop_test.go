@@ -10,10 +10,11 @@ import (
 )
 
 // DNS client loop settings: each node gets one query every dnsEvery from
-// the client namespace, each with dnsTimeout to answer.
+// the client namespace, each with dnsTimeout (plus dnsGrace) to answer.
 const (
 	dnsEvery   = 40 * time.Millisecond // 25 queries a second per node
 	dnsTimeout = time.Second
+	dnsGrace   = 500 * time.Millisecond // see run
 	dnsName    = "www.example.test."
 )
 
@@ -22,10 +23,11 @@ type dnsCounts struct {
 	sent     int64 // queries sent while the node was serving
 	failed   int64 // of those: timeouts, errors, SERVFAIL, no answer
 	unwanted int64 // answered with an address other than the one expected
+	late     int64 // answered, but after dnsTimeout (within the grace)
 }
 
 func (d dnsCounts) sub(o dnsCounts) dnsCounts {
-	return dnsCounts{d.sent - o.sent, d.failed - o.failed, d.unwanted - o.unwanted}
+	return dnsCounts{d.sent - o.sent, d.failed - o.failed, d.unwanted - o.unwanted, d.late - o.late}
 }
 
 // dnsLoop queries one node at a steady rate from the client namespace.
@@ -36,6 +38,7 @@ type dnsLoop struct {
 	sent     atomic.Int64
 	failed   atomic.Int64
 	unwanted atomic.Int64
+	late     atomic.Int64
 	want     *atomic.Value // string: the address every answer must carry, "" for any
 
 	mu      sync.Mutex
@@ -43,7 +46,7 @@ type dnsLoop struct {
 }
 
 func (d *dnsLoop) counts() dnsCounts {
-	return dnsCounts{d.sent.Load(), d.failed.Load(), d.unwanted.Load()}
+	return dnsCounts{d.sent.Load(), d.failed.Load(), d.unwanted.Load(), d.late.Load()}
 }
 
 // failures returns the recorded failure samples and clears them.
@@ -102,13 +105,29 @@ func (d *dnsLoop) run(clientNS string, stop <-chan struct{}) {
 		m := new(dns.Msg)
 		m.SetQuestion(dnsName, dns.TypeA)
 		_ = conn.SetDeadline(time.Now().Add(dnsTimeout))
+		sentAt := time.Now()
 		err := conn.WriteMsg(m)
 		var r *dns.Msg
-		for err == nil {
-			r, err = conn.ReadMsg()
-			if err == nil && r.Id == m.Id {
-				break // a late answer to an earlier query is skipped
+		read := func() {
+			for err == nil {
+				r, err = conn.ReadMsg()
+				if err == nil && r.Id == m.Id {
+					break // a late answer to an earlier query is skipped
+				}
 			}
+		}
+		read()
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			// A grace period: on a loaded 2-core machine the test
+			// process itself can stall past the deadline with the
+			// answer already waiting in the socket. An answer in the
+			// grace period counts as late, not failed.
+			_ = conn.SetDeadline(time.Now().Add(dnsGrace))
+			err = nil
+			read()
+		}
+		if err == nil && time.Since(sentAt) > dnsTimeout {
+			d.late.Add(1)
 		}
 		if !d.n.serving.Load() {
 			continue // the node went away during the query

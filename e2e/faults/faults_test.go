@@ -164,7 +164,7 @@ func (s *suite) phase(t *testing.T, f fault) {
 func fmtDNS(ds []dnsCounts) string {
 	var parts []string
 	for i, d := range ds {
-		parts = append(parts, fmt.Sprintf("node%d %d/%d failed", i+1, d.failed, d.sent))
+		parts = append(parts, fmt.Sprintf("node%d %d/%d failed (%d late)", i+1, d.failed, d.sent, d.late))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -180,10 +180,14 @@ func (s *suite) table() string {
 			continue
 		}
 		var dns []string
-		wrong := int64(0)
+		wrong, late := int64(0), int64(0)
 		for _, d := range r.dns {
 			dns = append(dns, fmt.Sprintf("%d/%d", d.failed, d.sent))
 			wrong += d.unwanted
+			late += d.late
+		}
+		if late > 0 {
+			dns = append(dns, fmt.Sprintf("(%d late)", late))
 		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s |\n", r.name, strings.Join(dns, ", "), wrong, r.leader, r.failover, r.writeP50.Round(time.Millisecond), r.verdict)
 	}
@@ -575,9 +579,15 @@ func faultList() []fault {
 			}
 		}},
 		{name: "full-cluster restart", slug: "restart", run: func(t *testing.T, s *suite, r *result) {
+			var stops []string
 			for _, n := range s.c.nodes {
-				n.stop(syscall.SIGTERM)
+				took, forced := n.stop(syscall.SIGTERM)
+				stops = append(stops, fmt.Sprintf("%s %s", n.id, took.Round(time.Millisecond)))
+				if forced {
+					t.Errorf("%s did not exit within 10 s of SIGTERM; its goroutines (SIGQUIT) are in its log", n.id)
+				}
 			}
+			t.Logf("SIGTERM to exit: %s", strings.Join(stops, ", "))
 			start := time.Now()
 			for _, n := range s.c.nodes {
 				n.start(t, s.c.bin)
