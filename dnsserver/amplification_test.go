@@ -150,6 +150,7 @@ func floodRatio(t *testing.T, h *Handler, pkt []byte, qps int) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.rrlFor = l.applies
 	remote := netip.MustParseAddrPort("203.0.113.9:4444")
 	r := h.handleRaw(pkt, remote, true, make([]byte, 4096))
 	if r.out == nil {

@@ -95,6 +95,7 @@ func BenchmarkHandlerRRL(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		h.rrlFor = l.applies
 		for _, k := range []struct {
 			name  string
 			qname string

@@ -182,8 +182,9 @@ func patchReply(memo, pkt []byte, qend int, buf []byte) []byte {
 // memoize keeps reply (just built by the general path for the fast query
 // q in pkt) when it is the same for every such query: a NOERROR answer
 // that involves no pool answering at random or with flattened addresses
-// (whose TTL counts down). class is its rate-limiting class.
-func (v *view) memoize(m *dns.Msg, reply, pkt []byte, q *fastQuery, class rrlClass) {
+// (whose TTL counts down). class is its rate-limiting class, or 0 when
+// it is yet to be found (by h).
+func (v *view) memoize(h *Handler, m *dns.Msg, reply, pkt []byte, q *fastQuery, class rrlClass) {
 	if m.Rcode != dns.RcodeSuccess || len(reply) < q.qend || v.memoCount.Load() >= maxMemo {
 		return
 	}
@@ -195,6 +196,9 @@ func (v *view) memoize(m *dns.Msg, reply, pkt []byte, q *fastQuery, class rrlCla
 		if n, ok := z.nodes[rr.Header().Name]; ok && n.pool != nil && !n.pool.fixed() {
 			return
 		}
+	}
+	if class == 0 {
+		class = h.classify(v, m)
 	}
 	memo := make([]byte, len(reply))
 	copy(memo, reply)

@@ -39,6 +39,10 @@ type Handler struct {
 	metrics Metrics
 	now     func() time.Time // the TTL of flattened answers counts down with it
 	seed    maphash.Seed     // hashes the names that key rate limiting
+	// rrlFor, when set (by the Server, before serving), says whether rate
+	// limiting applies to a client; only then is a UDP reply built by the
+	// general path classified. Memoized replies always carry their class.
+	rrlFor func(netip.Addr) bool
 
 	// mu serialises compiling and swapping the view, so that the view
 	// always reflects the latest State and flattened addresses.

@@ -19,8 +19,9 @@ const tsigFudge = 300
 type rawResult struct {
 	out []byte      // the reply; nil means drop
 	xfr *xfrRequest // a zone transfer request (TCP only), to be streamed
-	// class is the reply's rate-limiting class (UDP replies only; the
-	// zero class is never limited).
+	// class is the reply's rate-limiting class: set for UDP replies to
+	// clients that rate limiting applies to (Handler.rrlFor) and for
+	// memoized replies; the zero class is never limited.
 	class rrlClass
 }
 
@@ -142,7 +143,7 @@ func (h *Handler) general(pkt []byte, remote netip.AddrPort, udp bool, buf []byt
 		ob.rcode = m.Rcode
 	}
 	var class rrlClass
-	if udp || fast {
+	if udp && h.rrlFor != nil && h.rrlFor(remote.Addr()) {
 		class = h.classify(v, m)
 	}
 	limit := dns.MaxMsgSize
@@ -175,7 +176,7 @@ func (h *Handler) general(pkt []byte, remote netip.AddrPort, udp bool, buf []byt
 	if fast && len(m.Question) == 1 && len(out) >= fq.qend {
 		copy(out[12:fq.qend], pkt[12:fq.qend])
 		if len(out) <= fq.limit {
-			v.memoize(m, out, pkt, fq, class)
+			v.memoize(h, m, out, pkt, fq, class)
 		}
 	}
 	return h.done(rawResult{out: out, class: class}, ob)

@@ -293,21 +293,9 @@ func (l *limiter) check(a netip.Addr, c rrlClass, now int64) verdict {
 	if c.kind() == 0 {
 		return rrlPass
 	}
-	// The address as 128 bits, IPv4 in its IPv4-mapped form, so that
-	// exemptions and masks are integer operations.
-	b := a.As16()
-	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
-	if hi == 0 && lo>>32 == 0xFFFF { // IPv4
-		if !l.loopback && lo>>24&0xFF == 127 {
-			return rrlPass
-		}
-	} else if !l.loopback && hi == 0 && lo == 1 { // ::1
+	hi, lo := addr128(a)
+	if l.exempted(hi, lo) {
 		return rrlPass
-	}
-	for _, e := range l.exempt {
-		if hi&e.mhi == e.hi && lo&e.mlo == e.lo {
-			return rrlPass
-		}
 	}
 	if hi == 0 && lo>>32 == 0xFFFF {
 		lo &= l.v4mask
@@ -350,6 +338,36 @@ func (l *limiter) check(a netip.Addr, c rrlClass, now int64) verdict {
 		l.metrics.ObserveRateLimited("drop")
 	}
 	return rrlDrop
+}
+
+// addr128 returns a as 128 bits, IPv4 in its IPv4-mapped form, so that
+// exemptions and masks are integer operations.
+func addr128(a netip.Addr) (hi, lo uint64) {
+	b := a.As16()
+	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+}
+
+// exempted reports whether the client hi:lo (from addr128) is never
+// limited: loopback (unless LimitLoopback) or in an Exempt prefix.
+func (l *limiter) exempted(hi, lo uint64) bool {
+	if hi == 0 && lo>>32 == 0xFFFF { // IPv4
+		if !l.loopback && lo>>24&0xFF == 127 {
+			return true
+		}
+	} else if !l.loopback && hi == 0 && lo == 1 { // ::1
+		return true
+	}
+	for _, e := range l.exempt {
+		if hi&e.mhi == e.hi && lo&e.mlo == e.lo {
+			return true
+		}
+	}
+	return false
+}
+
+// applies reports whether rate limiting applies to a client at a.
+func (l *limiter) applies(a netip.Addr) bool {
+	return !l.exempted(addr128(a))
 }
 
 // apply charges the UDP reply out of class c to a client at a and

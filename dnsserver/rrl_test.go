@@ -204,6 +204,7 @@ func TestHandler_RateLimitClasses(t *testing.T) {
 	if err := h.SetState(exampleState(exampleSpec(), 7)); err != nil {
 		t.Fatal(err)
 	}
+	h.rrlFor = func(netip.Addr) bool { return true }
 	kind := func(name string, qtype uint16) uint8 { return rawClass(t, h, name, qtype, true).kind() }
 	for _, tc := range []struct {
 		name  string
@@ -239,11 +240,25 @@ func TestHandler_RateLimitClasses(t *testing.T) {
 	same(rawClass(t, h, "mail.example.test.", dns.TypeA, true), rawClass(t, h, "www.example.test.", dns.TypeA, true), false, "two names")
 	same(rawClass(t, h, "example.test.", dns.TypeMX, true), rawClass(t, h, "example.test.", dns.TypeTXT, true), false, "two types of a name")
 	// A memoized reply carries the class of the reply it was built from,
-	// with and without EDNS0.
+	// with and without EDNS0, even when the first client was exempt.
 	for _, edns := range []bool{false, true} {
-		first := rawClass(t, h, "MAIL.example.test.", dns.TypeA, edns)
-		again := rawClass(t, h, "mail.example.test.", dns.TypeA, edns)
-		same(first, again, true, "the general path and the memo")
+		h.rrlFor = func(netip.Addr) bool { return false }
+		if c := rawClass(t, h, "example.org.", dns.TypeA, edns); c != 0 {
+			t.Errorf("REFUSED to an exempt client classified %x, want not classified", c)
+		}
+		if c := rawClass(t, h, "MAIL.example.test.", dns.TypeA, edns); c != 0 {
+			t.Errorf("reply to an exempt client classified %x, want not classified", c)
+		}
+		h.rrlFor = func(netip.Addr) bool { return true }
+		memo := rawClass(t, h, "mail.example.test.", dns.TypeA, edns)
+		h.noMemo = true
+		general := rawClass(t, h, "mail.example.test.", dns.TypeA, edns)
+		h.noMemo = false
+		if memo.kind() != rrlPositive {
+			t.Errorf("memoized reply has kind %d, want positive", memo.kind())
+		}
+		same(memo, general, true, "the general path and the memo")
+		h.SetState(exampleState(exampleSpec(), 8)) // a new, empty memo
 	}
 }
 

@@ -201,6 +201,9 @@ func New(cfg Config, src StateSource) (*Server, error) {
 		return nil, err
 	}
 	h := NewHandler(HandlerConfig{NodeID: cfg.NodeID, TSIGKeys: cfg.TSIGKeys, Logger: log, Metrics: cfg.Metrics})
+	if rrl != nil {
+		h.rrlFor = rrl.applies
+	}
 	fl := newFlattener(cfg, log, h.setFlat)
 	h.onTargets = fl.setTargets
 	return &Server{cfg: cfg, src: src, handler: h, log: log, conns: map[net.Conn]struct{}{}, flat: fl, rrl: rrl, stopped: make(chan struct{}),
