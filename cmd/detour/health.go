@@ -91,10 +91,35 @@ func printHealth(w io.Writer, pools []api.PoolStatus, node string, now time.Time
 			if p.Answer.AllDown {
 				eff += " (all down)"
 			}
+			if ep.Forced != "" {
+				eff += " (forced " + ep.Forced + ")"
+			}
+			if ep.Drained {
+				eff += " (drained)"
+			}
+			if ep.Pinned {
+				eff += " (pinned)"
+			}
+			if p.Answer.Held && slices.Contains(p.Answer.Endpoints, ep.Name) {
+				eff += " (failback held)"
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, ep.Name, eff, viewsText(ep.Views, now), lastResult(ep.Local))
 		}
 	}
 	tw.Flush()
+	var ovs []policy.Override
+	var warns []string
+	for _, p := range pools {
+		ovs = append(ovs, p.Overrides...)
+		warns = append(warns, p.Answer.Warnings...)
+	}
+	if len(ovs) > 0 {
+		fmt.Fprintln(w)
+		printOverrides(w, ovs, now)
+	}
+	for _, warn := range warns {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
 }
 
 // viewsText formats every node's view: "node1=up(2m) node2=down(4s)".
@@ -177,6 +202,7 @@ func newEventsCmd() *cobra.Command {
 		output string
 		after  uint64
 		limit  int
+		follow bool
 	)
 	c := &cobra.Command{
 		Use:   "events",
@@ -184,7 +210,7 @@ func newEventsCmd() *cobra.Command {
 		Long: `List the events recorded in the replicated state (health changes with the
 probe evidence behind them, degraded nodes, specs applied, members), oldest
 first. --after N lists those after index N: pass the last index shown to
-see only what is new.`,
+see only what is new. --follow streams new events until interrupted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output); err != nil {
@@ -192,6 +218,14 @@ see only what is new.`,
 			}
 			if limit < 1 || limit > api.MaxEventLimit {
 				return fmt.Errorf("%w: --limit %d: want 1 to %d", errUsage, limit, api.MaxEventLimit)
+			}
+			if follow {
+				client, ctx, cancel, err := cf.streamClient(cmd.Context())
+				if err != nil {
+					return err
+				}
+				defer cancel()
+				return followEvents(ctx, client, cmd.OutOrStdout(), after, output == "json")
 			}
 			client, ctx, cancel, err := cf.client(cmd.Context())
 			if err != nil {
@@ -213,6 +247,7 @@ see only what is new.`,
 	c.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	c.Flags().Uint64Var(&after, "after", 0, "list the events after this index")
 	c.Flags().IntVar(&limit, "limit", api.DefaultEventLimit, "list at most this many events")
+	c.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new events as they happen (one per line; -o json: one JSON object per line)")
 	return c
 }
 

@@ -82,8 +82,17 @@ which talk to a node's admin API (--api, default $DETOUR_API or ` + defaultAPI +
 		newMembersCmd(),
 		newHealthCmd(),
 		newEventsCmd(),
+		newFailoverCmd(),
+		newFailbackCmd(),
+		newDrainCmd(),
+		newUndrainCmd(),
+		newForceCmd(),
+		newOverridesCmd(),
 		newHealthcheckCmd(),
 		newVersionCmd(),
+		newRoute53Cmd(),
+		newRoute53StandinCmd(),
+		newDemoCmd(),
 	)
 	return root
 }
@@ -92,6 +101,8 @@ which talk to a node's admin API (--api, default $DETOUR_API or ` + defaultAPI +
 type clientFlags struct {
 	api     string
 	timeout time.Duration
+	token   string
+	caFile  string
 }
 
 // add registers --api and --timeout on c.
@@ -102,15 +113,40 @@ func (f *clientFlags) add(c *cobra.Command) {
 	}
 	c.Flags().StringVar(&f.api, "api", def, "admin API URL of any cluster node ($DETOUR_API)")
 	c.Flags().DurationVar(&f.timeout, "timeout", 30*time.Second, "give up after this long")
+	c.Flags().StringVar(&f.token, "token", "", "API token sent as a bearer token (default $DETOUR_TOKEN)")
+	c.Flags().StringVar(&f.caFile, "ca-file", os.Getenv("DETOUR_CA_FILE"), "PEM CA file to trust for an https API ($DETOUR_CA_FILE)")
 }
 
 // client returns an API client and a context bounded by --timeout.
 func (f *clientFlags) client(ctx context.Context) (*api.Client, context.Context, context.CancelFunc, error) {
-	c, err := api.NewClient(f.api, nil)
+	hc, err := api.HTTPClient(f.caFile, f.timeout)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: --ca-file: %v", errUsage, err)
+	}
+	c, err := api.NewClient(f.api, hc)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%w: --api: %v", errUsage, err)
 	}
+	token := f.token
+	if token == "" {
+		// Read here rather than as the flag's default, so that --help
+		// never prints a secret.
+		token = os.Getenv("DETOUR_TOKEN")
+	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	return c.WithToken(token), ctx, cancel, nil
+}
+
+// streamClient is client without --timeout: for streams that run until
+// interrupted.
+func (f *clientFlags) streamClient(ctx context.Context) (*api.Client, context.Context, context.CancelFunc, error) {
+	g := *f
+	g.timeout = 0
+	c, _, _, err := g.client(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
 	return c, ctx, cancel, nil
 }
 

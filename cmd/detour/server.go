@@ -13,7 +13,7 @@ func newServerCmd() *cobra.Command {
 		s    struct {
 			nodeID, region, dataDir, dnsAddr, apiAddr, apiAdvertise, raftAddr, raftAdvertise string
 			logLevel, logFormat                                                              string
-			bootstrap                                                                        bool
+			bootstrap, insecureNoAuth                                                        bool
 			join                                                                             []string
 		}
 	)
@@ -49,6 +49,9 @@ The first node of a new cluster starts with --bootstrap; the others with
 			if fl.Changed("join") {
 				flags.Join = s.join
 			}
+			if fl.Changed("insecure-no-auth") {
+				flags.Auth = &config.AuthFile{InsecureNoAuth: &s.insecureNoAuth}
+			}
 			if fl.Changed("log-level") || fl.Changed("log-format") {
 				flags.Log = &config.LogFile{Level: str("log-level", s.logLevel), Format: str("log-format", s.logFormat)}
 			}
@@ -72,6 +75,7 @@ The first node of a new cluster starts with --bootstrap; the others with
 	f.StringVar(&s.raftAdvertise, "raft-advertise", "", "Raft address other nodes dial (default: the bound address)")
 	f.BoolVar(&s.bootstrap, "bootstrap", false, "form a new cluster if the data dir is empty")
 	f.StringArrayVar(&s.join, "join", nil, "API URL of a member to join through (repeatable)")
+	f.BoolVar(&s.insecureNoAuth, "insecure-no-auth", false, "let the API listen beyond loopback without auth.tokens")
 	f.StringVar(&s.logLevel, "log-level", config.DefaultLogLevel, "debug, info, warn or error")
 	f.StringVar(&s.logFormat, "log-format", config.DefaultLogFormat, "text or json")
 	return c

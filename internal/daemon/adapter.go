@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/detour-dns/detour/api"
 	"github.com/detour-dns/detour/cluster"
@@ -105,4 +106,60 @@ func mapErr(err error) error {
 		}
 	}
 	return err
+}
+
+var (
+	_ api.OverrideWriter = apiCluster{}
+	_ api.StateWatcher   = apiCluster{}
+)
+
+// Watch implements api.StateWatcher.
+func (a apiCluster) Watch() (*policy.State, <-chan struct{}) { return a.node.Watch() }
+
+// SetOverride implements api.OverrideWriter.
+func (a apiCluster) SetOverride(ctx context.Context, r api.OverrideRequest) (policy.OverrideResult, error) {
+	var (
+		res policy.OverrideResult
+		err error
+	)
+	switch r.Kind {
+	case policy.OverridePin:
+		res, err = a.node.SetPin(ctx, cluster.PinRequest{Pool: r.Pool, Endpoint: r.Endpoint, Actor: r.Actor,
+			Reason: r.Reason, ExpiresIn: r.ExpiresIn, RequireHealthy: r.RequireHealthy})
+	case policy.OverrideDrain:
+		res, err = a.node.SetDrain(ctx, cluster.DrainRequest{Pool: r.Pool, Endpoint: r.Endpoint, Actor: r.Actor,
+			Reason: r.Reason, ExpiresIn: r.ExpiresIn, Force: r.Force})
+	case policy.OverrideForce:
+		res, err = a.node.SetForce(ctx, cluster.ForceRequest{Pool: r.Pool, Endpoint: r.Endpoint, State: r.State,
+			Actor: r.Actor, Reason: r.Reason, ExpiresIn: r.ExpiresIn, Force: r.Force})
+	default:
+		return res, fmt.Errorf("set override: unknown kind %q: %w", r.Kind, policy.ErrBadOverride)
+	}
+	return res, mapErr(err)
+}
+
+// ClearOverride implements api.OverrideWriter.
+func (a apiCluster) ClearOverride(ctx context.Context, r api.OverrideRequest) (policy.OverrideResult, error) {
+	req := cluster.ReleaseRequest{Pool: r.Pool, Endpoint: r.Endpoint, Actor: r.Actor, Reason: r.Reason}
+	var (
+		res policy.OverrideResult
+		err error
+	)
+	switch r.Kind {
+	case policy.OverridePin:
+		res, err = a.node.ReleasePin(ctx, req)
+	case policy.OverrideDrain:
+		res, err = a.node.ClearDrain(ctx, req)
+	case policy.OverrideForce:
+		res, err = a.node.ClearForce(ctx, req)
+	default:
+		return res, fmt.Errorf("clear override: unknown kind %q: %w", r.Kind, policy.ErrBadOverride)
+	}
+	return res, mapErr(err)
+}
+
+// Failback implements api.OverrideWriter.
+func (a apiCluster) Failback(ctx context.Context, r api.OverrideRequest) (policy.OverrideResult, error) {
+	res, err := a.node.Failback(ctx, cluster.FailbackRequest{Pool: r.Pool, Actor: r.Actor, Reason: r.Reason})
+	return res, mapErr(err)
 }

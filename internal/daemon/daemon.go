@@ -30,6 +30,8 @@ type Options struct {
 	Version string
 	// JoinRetryMax caps the backoff between join attempts (default 5s).
 	JoinRetryMax time.Duration
+	// Route53 holds Route 53 inputs that are not in the config file.
+	Route53 Route53Options
 }
 
 // Daemon is one running detour node. Build it with New, run it with Start
@@ -49,10 +51,14 @@ type Daemon struct {
 	prober  *probe.Prober
 	// reporter sends the prober's verdicts to the leader.
 	reporter *reporter
-	cancel   context.CancelFunc // stops background work (join)
-	wg       sync.WaitGroup
-	fatal    chan error // a join that can never succeed
-	stopped  bool
+	// wiring holds the metrics and the Route 53 publisher (wiring.go).
+	wiring *wiring
+	// peer is how the node calls other nodes' APIs.
+	peer    peerAuth
+	cancel  context.CancelFunc // stops background work (join)
+	wg      sync.WaitGroup
+	fatal   chan error // a join that can never succeed
+	stopped bool
 	// stopping makes /readyz fail from the start of Stop, so that load
 	// balancers and health checks drain the node before it goes.
 	stopping atomic.Bool
@@ -117,7 +123,14 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return err
 	}
 
+	var raftTLS *cluster.RaftTLS
+	if f := d.rt.RaftTLS; f.CertFile != "" {
+		if raftTLS, err = cluster.LoadRaftTLS(f.CertFile, f.KeyFile, f.CAFile); err != nil {
+			return err
+		}
+	}
 	node, err := cluster.New(cluster.Config{
+		TLS:                raftTLS,
 		NodeID:             d.rt.NodeID,
 		Region:             d.rt.Region,
 		DataDir:            d.rt.DataDir,
@@ -144,11 +157,17 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	}
 	undo = append(undo, func() { node.Close() })
 
+	wired, err := d.newWiring(ctx, node)
+	if err != nil {
+		return err
+	}
+
 	dns, err := dnsserver.New(dnsserver.Config{
 		Addr:     d.rt.DNSAddr,
 		NodeID:   d.rt.NodeID,
 		TSIGKeys: d.rt.TSIGKeys,
 		Logger:   d.log.With("component", "dnsserver"),
+		Metrics:  wired.metrics,
 	}, node)
 	if err != nil {
 		return fmt.Errorf("dns server: %w", err)
@@ -164,7 +183,11 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		dns.Shutdown(sctx)
 	})
 
-	rep := newReporter(d.rt.NodeID, node, writeTimeout(d.rt), d.log)
+	peer, err := newPeerAuth(d.rt)
+	if err != nil {
+		return err
+	}
+	rep := newReporter(d.rt.NodeID, node, writeTimeout(d.rt), peer, d.log)
 	pcfg := probeConfig(d.rt, d.log)
 	pcfg.OnDegraded = rep.onDegraded
 	prober, err := probe.New(pcfg, rep.onFlip)
@@ -172,6 +195,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("prober: %w", err)
 	}
 	rep.verdicts, rep.degraded = prober.Verdicts, prober.Degraded
+	wired.setProber(prober)
 
 	srv, err := api.New(api.Config{
 		Addr:     ln.Addr().String(),
@@ -187,9 +211,15 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 			}
 			return nil
 		},
-		WriteTimeout: writeTimeout(d.rt),
-		Prober:       localProber{prober},
-		Logger:       d.log,
+		WriteTimeout:  writeTimeout(d.rt),
+		ForwardClient: peer.httpClient(0),
+		Tokens:        apiTokens(d.rt.Auth.Tokens),
+		TLSCertFile:   d.rt.APITLS.CertFile,
+		TLSKeyFile:    d.rt.APITLS.KeyFile,
+		Prober:        localProber{prober},
+		Metrics:       wired.metricsHandler(),
+		Route53:       wired.route53Reader(),
+		Logger:        d.log,
 	}, apiCluster{node})
 	if err != nil {
 		return err
@@ -199,7 +229,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	}
 
 	d.node, d.dns, d.api, d.apiURL, d.cancel = node, dns, srv, apiURL, cancel
-	d.prober, d.reporter = prober, rep
+	d.wiring = wired
+	wired.start(runCtx, &d.wg)
+	d.prober, d.reporter, d.peer = prober, rep, peer
 	d.wg.Add(3)
 	go func() {
 		defer d.wg.Done()
@@ -277,7 +309,11 @@ func advertiseURL(rt config.Runtime, bound net.Addr) (string, error) {
 		}
 		host = h
 	}
-	u := url.URL{Scheme: "http", Host: net.JoinHostPort(host, fmt.Sprint(ap.Port()))}
+	scheme := "http"
+	if rt.APITLS.CertFile != "" {
+		scheme = "https"
+	}
+	u := url.URL{Scheme: scheme, Host: net.JoinHostPort(host, fmt.Sprint(ap.Port()))}
 	return u.String(), nil
 }
 
@@ -291,10 +327,11 @@ func (d *Daemon) join(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		target := d.rt.Join[attempt%len(d.rt.Join)]
-		c, err := api.NewClient(target, nil)
+		c, err := api.NewClient(target, d.peer.httpClient(0))
 		if err != nil {
 			return fmt.Errorf("join through %s: %w", target, err)
 		}
+		c = c.WithToken(d.peer.token)
 		actx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		err = c.Join(actx, req)
 		cancel()

@@ -132,11 +132,12 @@ type reporter struct {
 // newReporter returns a reporter of node's verdicts, sending to the local
 // cluster node when it leads and to the leader's API otherwise. Set
 // verdicts and degraded (the prober's) before run.
-func newReporter(nodeID string, node *cluster.Node, timeout time.Duration, log *slog.Logger) *reporter {
+func newReporter(nodeID string, node *cluster.Node, timeout time.Duration, peer peerAuth, log *slog.Logger) *reporter {
 	hc := &http.Client{Timeout: timeout + time.Second, Transport: &http.Transport{
 		Proxy:               nil,
 		MaxIdleConnsPerHost: 2,
 		IdleConnTimeout:     30 * time.Second,
+		TLSClientConfig:     peer.tls,
 	}}
 	r := &reporter{
 		nodeID:   nodeID,
@@ -159,7 +160,7 @@ func newReporter(nodeID string, node *cluster.Node, timeout time.Duration, log *
 		if err != nil {
 			return err
 		}
-		return c.ReportViews(ctx, rep)
+		return c.WithToken(peer.token).ReportViews(ctx, rep)
 	}
 	r.closeIdle = hc.CloseIdleConnections
 	return r
