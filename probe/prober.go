@@ -63,6 +63,12 @@ type Config struct {
 	// changes. It is called from Run's delivery goroutine, never
 	// concurrently with itself or with the flip callback.
 	OnDegraded func(degraded bool)
+	// OnResult, if set, is called with every finished probe of an
+	// endpoint (canaries and probes cut short by shutdown excluded), from
+	// the goroutine that ran it: many at once, so it must be safe for
+	// concurrent use, fast and not block (the daemon counts results for
+	// metrics).
+	OnResult func(t Target, r Result)
 	// RootCAs verifies https certificates; nil means the system roots.
 	RootCAs *x509.CertPool
 	// Dial opens the connection of every probe (network "tcp" or "udp");

@@ -181,6 +181,9 @@ func (p *Prober) probe(ctx context.Context, j *job) {
 	if !res.OK {
 		p.failures.Add(1)
 	}
+	if p.cfg.OnResult != nil && !j.target.IsCanary() {
+		p.cfg.OnResult(j.target, res)
+	}
 	if p.log.Enabled(ctx, slog.LevelDebug) {
 		p.log.Debug("probe", "target", j.target.String(), "ok", res.OK, "class", res.Class,
 			"status", res.Status, "duration", res.Duration, "error", res.Error)
