@@ -54,6 +54,12 @@ func (d *Daemon) newWiring(ctx context.Context, node *cluster.Node) (*wiring, er
 // setProber makes the prober's state visible in the metrics.
 func (w *wiring) setProber(p *probe.Prober) { w.sources.prober = p }
 
+// observeProbe counts one finished probe in the metrics (probe.Config's
+// OnResult).
+func (w *wiring) observeProbe(t probe.Target, r probe.Result) {
+	w.metrics.ObserveProbe(t.Pool, t.Endpoint, r.OK, r.Duration)
+}
+
 // metricsHandler returns the /metrics handler.
 func (w *wiring) metricsHandler() http.Handler { return w.metrics.Handler() }
 

@@ -125,6 +125,8 @@ func TestDaemon_Route53AndMetrics(t *testing.T) {
 		{`detour_raft_role{role="leader"}`, 1},
 		{`detour_raft_term`, 1},
 		{`detour_probes_total`, 1},
+		{`detour_probe_results_total{endpoint="us-east-1",node="node1",pool="www.example.test.",result="ok"}`, 1},
+		{`detour_probe_duration_seconds_count{endpoint="us-east-1",node="node1",pool="www.example.test."}`, 1},
 		{`detour_route53_records{state="in_sync"}`, 1},
 		{`detour_route53_requests_total{operation="ChangeResourceRecordSets",outcome="ok"}`, 1},
 		{`detour_spec_version`, 1},
