@@ -190,6 +190,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	rep := newReporter(d.rt.NodeID, node, writeTimeout(d.rt), peer, d.log)
 	pcfg := probeConfig(d.rt, d.log)
 	pcfg.OnDegraded = rep.onDegraded
+	pcfg.OnResult = wired.observeProbe
 	prober, err := probe.New(pcfg, rep.onFlip)
 	if err != nil {
 		return fmt.Errorf("prober: %w", err)
