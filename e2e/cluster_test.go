@@ -39,6 +39,7 @@ func buildDetour(t testing.TB) string {
 type proc struct {
 	id, dir                    string
 	apiAddr, raftAddr, dnsAddr string // bound addresses, from the "node running" log record
+	token                      string // sent by client; "" for none
 	cmd                        *exec.Cmd
 	done                       chan struct{}
 	mu                         sync.Mutex
@@ -124,7 +125,7 @@ func (p *proc) client(t testing.TB) *api.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return c.WithToken(p.token)
 }
 
 // cli runs a client command of the binary.
