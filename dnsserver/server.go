@@ -73,11 +73,14 @@ type Config struct {
 	// MaxTCPConns bounds concurrent TCP connections (default 1000); more
 	// are closed at once.
 	MaxTCPConns int
-	// TCPMaxQueries is how many queries one TCP connection may send; the
-	// replies to them are sent and the connection is then closed, so
-	// that the client opens a new one (default 10000; negative means no
-	// limit). Queries pipelined past the limit are not answered: RFC 7766
-	// clients send them again on a new connection.
+	// TCPMaxQueries, when positive, is how many queries one TCP
+	// connection may send; the replies to them are sent and the
+	// connection is then closed, so that the client opens a new one.
+	// Queries pipelined past the limit are not answered: RFC 7766
+	// clients send them again on a new connection, but some load
+	// generators (dnsperf) count them as lost. Zero or negative: no limit
+	// (the default, as NSD's tcp-query-count); the timeouts above and
+	// MaxTCPConns bound what connections can hold.
 	TCPMaxQueries int
 
 	// RateLimit configures response rate limiting of UDP replies; its
@@ -152,9 +155,6 @@ func New(cfg Config, src StateSource) (*Server, error) {
 	}
 	if cfg.TCPReadTimeout <= 0 {
 		cfg.TCPReadTimeout = 3 * time.Second
-	}
-	if cfg.TCPMaxQueries == 0 {
-		cfg.TCPMaxQueries = 10000
 	}
 	if cfg.TCPWriteTimeout <= 0 {
 		cfg.TCPWriteTimeout = 10 * time.Second
