@@ -73,7 +73,8 @@ func benchmarkHandler(b *testing.B, noMemo bool, met Metrics) {
 
 // BenchmarkHandlerRRL is BenchmarkHandler for a client that rate
 // limiting applies to (not loopback), with the limiter's step after the
-// handler as the UDP loop runs it: under_limit never runs out of tokens
+// handler as the UDP loop runs it: disabled is the loop without a
+// limiter (the baseline), under_limit never runs out of tokens
 // (a rate of a billion a second), over_limit has run out (rate 1, slip
 // 2: half the replies dropped, half truncated), exempt is a client of
 // an exempt prefix.
@@ -87,6 +88,7 @@ func BenchmarkHandlerRRL(b *testing.B) {
 		name string
 		cfg  RateLimit
 	}{
+		{"disabled", RateLimit{Disabled: true}},
 		{"under_limit", RateLimit{Rate: 1e9}},
 		{"over_limit", RateLimit{Rate: 1}},
 		{"exempt", RateLimit{Exempt: []string{"203.0.113.0/24"}}},
@@ -95,7 +97,10 @@ func BenchmarkHandlerRRL(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		h.rrlFor = l.applies
+		h.rrlFor = nil
+		if l != nil {
+			h.rrlFor = l.applies
+		}
 		for _, k := range []struct {
 			name  string
 			qname string
@@ -110,12 +115,17 @@ func BenchmarkHandlerRRL(b *testing.B) {
 			pkt, _ := m.Pack()
 			buf := make([]byte, 4096)
 			h.handleRaw(pkt, remote, true, buf) // memoize
-			now := l.now()
+			var now int64
+			if l != nil {
+				now = l.now()
+			}
 			b.Run(lim.name+"/"+k.name, func(b *testing.B) {
 				b.ReportAllocs()
-				for b.Loop() {
+				for b.Loop() { // as serveUDP
 					r := h.handleRaw(pkt, remote, true, buf)
-					l.apply(r.out, r.class, remote.Addr(), now)
+					if l != nil {
+						r.out = l.apply(r.out, r.class, remote.Addr(), now)
+					}
 				}
 			})
 		}

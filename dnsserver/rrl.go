@@ -343,6 +343,10 @@ func (l *limiter) check(a netip.Addr, c rrlClass, now int64) verdict {
 // addr128 returns a as 128 bits, IPv4 in its IPv4-mapped form, so that
 // exemptions and masks are integer operations.
 func addr128(a netip.Addr) (hi, lo uint64) {
+	if a.Is4() {
+		b := a.As4()
+		return 0, 0xFFFF<<32 | uint64(binary.BigEndian.Uint32(b[:]))
+	}
 	b := a.As16()
 	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
 }
