@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/detour-dns/detour/api"
 	"github.com/detour-dns/detour/cluster"
@@ -14,6 +15,9 @@ import (
 // errors.
 type apiCluster struct {
 	node *cluster.Node
+	// apply observes the latency of the successful Raft writes made
+	// through the adapter (nil: none); see observe in wiring.go.
+	apply func(time.Duration)
 }
 
 var _ api.Cluster = apiCluster{}
@@ -55,7 +59,9 @@ func (a apiCluster) State() *policy.State { return a.node.State() }
 
 // ApplySpec implements api.SpecWriter.
 func (a apiCluster) ApplySpec(ctx context.Context, spec *policy.Spec) (uint64, error) {
+	start := time.Now()
 	v, err := a.node.ApplySpec(ctx, spec)
+	a.observe(start, err)
 	return v, mapErr(err)
 }
 
@@ -160,6 +166,8 @@ func (a apiCluster) ClearOverride(ctx context.Context, r api.OverrideRequest) (p
 
 // Failback implements api.OverrideWriter.
 func (a apiCluster) Failback(ctx context.Context, r api.OverrideRequest) (policy.OverrideResult, error) {
+	start := time.Now()
 	res, err := a.node.Failback(ctx, cluster.FailbackRequest{Pool: r.Pool, Actor: r.Actor, Reason: r.Reason})
+	a.observe(start, err)
 	return res, mapErr(err)
 }

@@ -221,7 +221,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		Metrics:       wired.metricsHandler(),
 		Route53:       wired.route53Reader(),
 		Logger:        d.log,
-	}, apiCluster{node})
+	}, apiCluster{node: node, apply: wired.metrics.ObserveApply})
 	if err != nil {
 		return err
 	}

@@ -95,7 +95,10 @@ func (l localProber) Degraded() bool { return l.p.Degraded() }
 
 // ReportViews implements api.ViewWriter.
 func (a apiCluster) ReportViews(ctx context.Context, r api.ViewReport) error {
-	return mapErr(a.node.ReportViews(ctx, cluster.ViewReport{Node: r.Node, Degraded: r.Degraded, Full: r.Full, Views: r.Views}))
+	start := time.Now()
+	err := a.node.ReportViews(ctx, cluster.ViewReport{Node: r.Node, Degraded: r.Degraded, Full: r.Full, Views: r.Views})
+	a.observe(start, err)
+	return mapErr(err)
 }
 
 // reporter sends this node's verdicts to the leader: each batch of flips

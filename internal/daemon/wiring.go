@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -101,4 +102,13 @@ func (d *Daemon) Route53Records() []api.Route53Record {
 		return nil
 	}
 	return w.r53.Route53Records()
+}
+
+// observe records the latency of a successful Raft write made through a
+// (on a follower the write fails with "not leader" and is not counted:
+// the leader that it is forwarded to counts it).
+func (a apiCluster) observe(start time.Time, err error) {
+	if a.apply != nil && err == nil {
+		a.apply(time.Since(start))
+	}
 }

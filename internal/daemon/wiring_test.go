@@ -130,6 +130,7 @@ func TestDaemon_Route53AndMetrics(t *testing.T) {
 		{`detour_route53_records{state="in_sync"}`, 1},
 		{`detour_route53_requests_total{operation="ChangeResourceRecordSets",outcome="ok"}`, 1},
 		{`detour_spec_version`, 1},
+		{`detour_raft_apply_seconds_count`, 1},
 	} {
 		if v := metricValue(body, w.series); v < w.min {
 			t.Errorf("%s = %v, want at least %v", w.series, v, w.min)
