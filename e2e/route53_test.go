@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -186,6 +188,23 @@ func TestProcesses_Route53(t *testing.T) {
 	t.Logf("detour route53 status:\n%s%s", out, errOut)
 	if code != 0 || !strings.Contains(out, "www.example.com.") || !strings.Contains(out, "in_sync") {
 		t.Errorf("route53 status table (exit %d) lacks the names or their state", code)
+	}
+
+	// The leader's /metrics counts its Route 53 calls and names its role.
+	resp, err := http.Get(leader.apiAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, w := range []string{
+		`detour_route53_requests_total{operation="ChangeResourceRecordSets",outcome="ok"} `,
+		`detour_route53_records{state="in_sync"} 2`,
+		`detour_raft_role{role="leader"} 1`,
+	} {
+		if resp.StatusCode != 200 || !strings.Contains(string(mb), w) {
+			t.Errorf("the leader's /metrics (status %d) lacks %q", resp.StatusCode, w)
+		}
 	}
 
 	// Health-driven failover: one batch, one UPSERT.
