@@ -7,6 +7,8 @@
 //
 // The tests need root, ip and nft, and run only with DETOUR_FAULTS=1 (make
 // test-faults); otherwise they skip with a message saying so, except that
-// under CI=true a missing prerequisite fails them. The package has no
+// under CI=true a missing prerequisite fails them. DETOUR_BIN names a
+// prebuilt binary to use instead of building one. docs/reliability.md
+// describes the faults, the checks and the figures. The package has no
 // non-test code and imports nothing of ours outside its tests.
 package faults
