@@ -36,6 +36,7 @@ var allow = map[string][]string{
 	"cmd/detour":            {"internal/daemon", "internal/demo", "api", "config", "policy", "route53/route53test"},
 	"bench/...":             {"*"},
 	"e2e":                   {"*"},
+	"e2e/faults":            {"*"},
 	"internal/deptest":      {},
 	"internal/testutil":     {"*", "internal/testutil/..."},
 	"internal/testutil/...": {"*", "internal/testutil", "internal/testutil/..."},
