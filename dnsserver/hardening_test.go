@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -75,7 +77,8 @@ func burst(t *testing.T, s *Server, c *net.UDPConn, name string, n int, dropped 
 func TestServer_RateLimitOverUDP(t *testing.T) {
 	const rate = 20
 	src := newTestSource(exampleState(exampleSpec(), 7))
-	s := startServer(t, src, Config{RateLimit: RateLimit{Rate: rate, LimitLoopback: true}})
+	logs := &syncBuffer{}
+	s := startServer(t, src, Config{RateLimit: RateLimit{Rate: rate, LimitLoopback: true}, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	dropped := func() uint64 { return s.RateLimitStats().Dropped }
 
 	// A burst of 200 from one /24: the bucket's 20 (and the few that
@@ -89,6 +92,9 @@ func TestServer_RateLimitOverUDP(t *testing.T) {
 	}
 	if limited := 200 - full; tc != (limited+1)/2 || int(st.Dropped) != limited/2 || int(st.Slipped) != tc {
 		t.Errorf("%d limited: %d truncated, %d dropped (stats %+v), want half each, truncated first", limited, tc, st.Dropped, st)
+	}
+	if want := `msg="dns: rate limiting responses" prefix=127.0.0.0/24 kind=positive`; !strings.Contains(logs.String(), want) {
+		t.Errorf("logs %q, want a line with %q", logs.String(), want)
 	}
 	// Another client of the same /24 shares the bucket.
 	b := udpFrom(t, "127.0.0.3")
