@@ -168,6 +168,7 @@ func newLab(t *testing.T) *lab {
 		{"b1", backendIP(0)}, {"b2", backendIP(1)}, {"b3", backendIP(2)},
 		{"cl", clientIP},
 	}
+	startReaper(t, l)
 	var created []string
 	t.Cleanup(func() {
 		for _, ns := range created {
@@ -205,6 +206,43 @@ func newLab(t *testing.T) *lab {
 		}
 	}
 	return l
+}
+
+// startReaper starts a small shell that waits for this test process to
+// go away, however it goes (a go test -timeout panic runs no t.Cleanup),
+// and then kills what runs in the lab's namespaces and deletes them. It
+// holds the read end of a pipe whose write end only this process has:
+// EOF means the process is gone. After a normal cleanup it finds nothing
+// left to do.
+func startReaper(t *testing.T, l *lab) {
+	t.Helper()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatalf("reaper pipe: %v", err)
+	}
+	script := `cat >/dev/null
+for ns in $(ip netns list | awk '{print $1}' | grep "^$1-"); do
+	for pid in $(ip netns pids "$ns"); do kill -9 "$pid" 2>/dev/null; done
+	ip netns del "$ns" 2>/dev/null
+done`
+	cmd := exec.Command("sh", "-c", script, "reaper", l.prefix)
+	cmd.Stdin = pr
+	// Its own process group: whatever kills the test's group spares it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start the reaper: %v", err)
+	}
+	pr.Close()
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		pw.Close() // the reaper runs now; the lab is already gone
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("the reaper (pid %d) did not finish", cmd.Process.Pid)
+		}
+	})
 }
 
 // inNS runs fn on an OS thread switched into namespace ns: sockets that
