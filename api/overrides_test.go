@@ -440,3 +440,41 @@ func TestServer_EventStream(t *testing.T) {
 		}
 	})
 }
+
+// TestServer_EventStreamOutlivesTimeouts checks that a stream keeps going
+// past the HTTP server's read timeout (ReadHeaderTimeout+WriteTimeout, 100
+// ms here): the handler clears the read deadline and pushes the write
+// deadline on every write.
+func TestServer_EventStreamOutlivesTimeouts(t *testing.T) {
+	f := newFake("node1", true)
+	f.state = healthState(t)
+	s, err := api.New(api.Config{Addr: "127.0.0.1:0", NodeID: "node1", ReadHeaderTimeout: 50 * time.Millisecond,
+		WriteTimeout: 50 * time.Millisecond, StreamHeartbeat: 20 * time.Millisecond}, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", "http://"+s.Addr().String()+"/v1/events/stream", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	start := time.Now()
+	sc := bufio.NewScanner(resp.Body)
+	beats := 0
+	for time.Since(start) < 600*time.Millisecond {
+		if !sc.Scan() {
+			t.Fatalf("the stream ended after %s (%d heartbeats): %v", time.Since(start), beats, sc.Err())
+		}
+		if sc.Text() == ": heartbeat" {
+			beats++
+		}
+	}
+	if beats < 5 {
+		t.Errorf("%d heartbeats in 600ms at a 20ms interval", beats)
+	}
+}

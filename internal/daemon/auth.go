@@ -36,7 +36,7 @@ func (p peerAuth) httpClient(timeout time.Duration) *http.Client {
 		Proxy:               nil,
 		MaxIdleConnsPerHost: 8,
 		IdleConnTimeout:     30 * time.Second,
-		TLSClientConfig:     p.tls,
+		TLSClientConfig:     p.tls.Clone(), // each transport sets its own ALPN protocols
 		ForceAttemptHTTP2:   true,
 	}}
 }

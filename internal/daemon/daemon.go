@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -53,8 +54,10 @@ type Daemon struct {
 	reporter *reporter
 	// wiring holds the metrics and the Route 53 publisher (wiring.go).
 	wiring *wiring
-	// peer is how the node calls other nodes' APIs.
+	// peer is how the node calls other nodes' APIs; fwd forwards writes
+	// to the leader.
 	peer    peerAuth
+	fwd     *http.Client
 	cancel  context.CancelFunc // stops background work (join)
 	wg      sync.WaitGroup
 	fatal   chan error // a join that can never succeed
@@ -187,6 +190,8 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	fwd := peer.httpClient(0)
+	undo = append(undo, fwd.CloseIdleConnections)
 	rep := newReporter(d.rt.NodeID, node, writeTimeout(d.rt), peer, d.log)
 	pcfg := probeConfig(d.rt, d.log)
 	pcfg.OnDegraded = rep.onDegraded
@@ -213,7 +218,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 			return nil
 		},
 		WriteTimeout:  writeTimeout(d.rt),
-		ForwardClient: peer.httpClient(0),
+		ForwardClient: fwd,
 		Tokens:        apiTokens(d.rt.Auth.Tokens),
 		TLSCertFile:   d.rt.APITLS.CertFile,
 		TLSKeyFile:    d.rt.APITLS.KeyFile,
@@ -232,7 +237,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	d.node, d.dns, d.api, d.apiURL, d.cancel = node, dns, srv, apiURL, cancel
 	d.wiring = wired
 	wired.start(runCtx, &d.wg)
-	d.prober, d.reporter, d.peer = prober, rep, peer
+	d.prober, d.reporter, d.peer, d.fwd = prober, rep, peer, fwd
 	d.wg.Add(3)
 	go func() {
 		defer d.wg.Done()
@@ -326,9 +331,11 @@ func (d *Daemon) join(ctx context.Context) error {
 	req := api.JoinRequest{ID: d.rt.NodeID, RaftAddr: d.node.RaftAddr(), APIAddr: d.apiURL, Region: d.rt.Region,
 		ClusterID: d.node.ClusterID()}
 	backoff := 100 * time.Millisecond
+	hc := d.peer.httpClient(0)
+	defer hc.CloseIdleConnections()
 	for attempt := 0; ; attempt++ {
 		target := d.rt.Join[attempt%len(d.rt.Join)]
-		c, err := api.NewClient(target, d.peer.httpClient(0))
+		c, err := api.NewClient(target, hc)
 		if err != nil {
 			return fmt.Errorf("join through %s: %w", target, err)
 		}
@@ -391,6 +398,7 @@ func (d *Daemon) Stop(ctx context.Context, handoff bool) error {
 	if err := d.api.Shutdown(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	d.fwd.CloseIdleConnections()
 	if err := d.dns.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("dns server: %w", err))
 	}

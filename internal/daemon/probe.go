@@ -140,7 +140,7 @@ func newReporter(nodeID string, node *cluster.Node, timeout time.Duration, peer 
 		Proxy:               nil,
 		MaxIdleConnsPerHost: 2,
 		IdleConnTimeout:     30 * time.Second,
-		TLSClientConfig:     peer.tls,
+		TLSClientConfig:     peer.tls.Clone(), // a transport may add its ALPN protocols to it
 	}}
 	r := &reporter{
 		nodeID:   nodeID,
