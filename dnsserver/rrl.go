@@ -99,7 +99,8 @@ const (
 	defaultRRLV6      = 56
 	defaultRRLBuckets = 1 << 16
 	rrlShards         = 64
-	tokenUnit         = 1000 // one response, in thousandths, so that refill is exact per millisecond
+	tokenUnit         = 1000          // one response, in thousandths, so that refill is exact per millisecond
+	maxRRLRate        = 1_000_000_000 // responses a second; more is no limit at all
 )
 
 // Response kinds of rate limiting; 0 is "not classified" (never limited).
@@ -185,6 +186,8 @@ func newLimiter(cfg RateLimit, log *slog.Logger, met Metrics) (*limiter, error) 
 	switch {
 	case rate < 0:
 		return nil, fmt.Errorf("dnsserver: rate limit: rate %d is negative", rate)
+	case rate > maxRRLRate:
+		return nil, fmt.Errorf("dnsserver: rate limit: rate %d is above %d", rate, maxRRLRate)
 	case rate == 0:
 		rate = defaultRRLRate
 	}
@@ -234,6 +237,9 @@ func newLimiter(cfg RateLimit, log *slog.Logger, met Metrics) (*limiter, error) 
 	}
 	for i := range l.shards {
 		l.shards[i].slots = make([]rrlSlot, per)
+	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
 	}
 	if m, ok := met.(RateLimitMetrics); ok {
 		l.metrics = m
@@ -310,7 +316,10 @@ func (l *limiter) check(a netip.Addr, c rrlClass, now int64) verdict {
 	s := &sh.slots[key&l.mask]
 	if s.key != key {
 		*s = rrlSlot{key: key, last: now, tokens: l.burst}
-	} else if d := now - s.last; d > 0 {
+	} else if d := now - s.last; d >= 1000 { // a second refills any bucket (and d*rate cannot overflow)
+		s.tokens = l.burst
+		s.last = now
+	} else if d > 0 {
 		s.tokens = min(l.burst, s.tokens+d*l.rate)
 		s.last = now
 	}
@@ -322,8 +331,7 @@ func (l *limiter) check(a netip.Addr, c rrlClass, now int64) verdict {
 	s.limited++
 	n := s.limited
 	sh.mu.Unlock()
-	if n == 1 && now >= l.nextLog.Load() {
-		l.nextLog.Store(now + 1000)
+	if next := l.nextLog.Load(); n == 1 && now >= next && l.nextLog.CompareAndSwap(next, now+1000) {
 		l.log.Info("dns: rate limiting responses", "prefix", l.prefixOf(a).String(), "kind", rrlKindNames[c.kind()])
 	}
 	if l.slip > 0 && (n-1)%l.slip == 0 {

@@ -88,12 +88,16 @@ func TestLimiter_Refill(t *testing.T) {
 	if got := verdicts(l, "198.51.100.1", classWWW, 1005, 2); got != ".x" {
 		t.Errorf("after 5 ms: %q, want one answer", got)
 	}
-	// A full second refills the whole bucket and no more.
+	// A full second refills the whole bucket and no more, however long
+	// the bucket was idle.
 	if got := verdicts(l, "198.51.100.1", classWWW, 5000, 201); got != strings.Repeat(".", 200)+"x" {
 		t.Errorf("after 4 s: %q, want 200 answers then a drop", got)
 	}
-	if got := l.stats(); got.Slipped != 0 || got.Dropped != 4 {
-		t.Errorf("stats %+v, want 4 dropped, none slipped", got)
+	if got := verdicts(l, "198.51.100.1", classWWW, 1<<60, 201); got != strings.Repeat(".", 200)+"x" {
+		t.Errorf("after 2^60 ms: %q, want 200 answers then a drop", got)
+	}
+	if got := l.stats(); got.Slipped != 0 || got.Dropped != 5 {
+		t.Errorf("stats %+v, want 5 dropped, none slipped", got)
 	}
 }
 
@@ -139,6 +143,7 @@ func TestLimiter_Config(t *testing.T) {
 		want string
 	}{
 		{RateLimit{Rate: -1}, "rate -1 is negative"},
+		{RateLimit{Rate: 2e9}, "rate 2000000000 is above 1000000000"},
 		{RateLimit{IPv4PrefixLen: 33}, "IPv4 prefix length 33"},
 		{RateLimit{IPv6PrefixLen: -3}, "IPv6 prefix length -3"},
 		{RateLimit{Buckets: -1}, "buckets -1"},
