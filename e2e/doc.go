@@ -4,5 +4,8 @@
 // restart of every node from disk; and the example spec probed at local
 // HTTP backends on 127.0.0.11-13:18080 that fail, hang, stop or refuse one
 // node (failover, agreement, weighted and multivalue answers), with the
-// failover convergence benchmark. The tests are skipped with -short.
+// failover convergence benchmark; and operator control with API tokens
+// (manual failover through a follower, expiry, 401 and 403, a refused
+// unsafe drain, gated failback, overrides across a restart). The tests are
+// skipped with -short.
 package e2e

@@ -83,6 +83,10 @@ func TestCLI_Operator(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "(pinned)") || !strings.Contains(out, "drill") {
 			t.Errorf("health shows no pin: exit %d\n%s", code, out)
 		}
+		code, out, _ = detour(t, "status", "--api", url)
+		if code != 0 || !strings.Contains(out, "overrides:      1") {
+			t.Errorf("status shows no override: exit %d\n%s", code, out)
+		}
 		code, out, errOut = detour(t, "failover", "www.example.test", "--release", "--api", url)
 		if code != 0 || !strings.HasPrefix(out, "released the pin") {
 			t.Errorf("release: exit %d\n%s%s", code, out, errOut)

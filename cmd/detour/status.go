@@ -70,6 +70,7 @@ func printStatus(w io.Writer, st api.Status) {
 		{"degraded", degradedText(st)},
 		{"pools", fmt.Sprintf("%d (%d answering by when_all_down)", st.Pools, st.PoolsAllDown)},
 		{"endpoints", fmt.Sprintf("%d (%d down)", st.Endpoints, st.EndpointsDown)},
+		{"overrides", overridesText(st)},
 	}
 	if !st.LastContact.IsZero() && st.Role != "leader" {
 		rows = append(rows, [2]string{"last contact", time.Since(st.LastContact).Round(time.Millisecond).String() + " ago"})
@@ -78,6 +79,19 @@ func printStatus(w io.Writer, st api.Status) {
 		fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
 	}
 	tw.Flush()
+}
+
+// overridesText counts the overrides and the pools held by a gated
+// failback.
+func overridesText(st api.Status) string {
+	s := fmt.Sprint(st.Overrides)
+	if st.Overrides > 0 {
+		s += " (detour overrides lists them)"
+	}
+	if st.PoolsHeld > 0 {
+		s += fmt.Sprintf("; %d pool(s) held on a worse tier until failback", st.PoolsHeld)
+	}
+	return s
 }
 
 // degradedText says whether this node is degraded, and which nodes are.
