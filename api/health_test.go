@@ -22,7 +22,7 @@ func (p fakeProber) Degraded() bool                               { return p.deg
 // healthState builds a State of the example spec on three voters where
 // node2 and node3 see www's us-east-1 failing (so it is down) and node3
 // sees api's eu-west-1 failing (one view: still up).
-func healthState(t *testing.T) *policy.State {
+func healthState(t testing.TB) *policy.State {
 	t.Helper()
 	spec, err := policy.LoadSpec(exampleSpec(t))
 	if err != nil {

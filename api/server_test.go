@@ -197,7 +197,7 @@ func apiError(t *testing.T, a answer, status int, code string) *api.Error {
 	return eb.Error
 }
 
-func exampleSpec(t *testing.T) []byte {
+func exampleSpec(t testing.TB) []byte {
 	t.Helper()
 	b, err := os.ReadFile("testdata/example.yaml")
 	if err != nil {
