@@ -111,11 +111,34 @@ func (p *route53Publisher) lead(ctx context.Context, wg *sync.WaitGroup) context
 	lctx, cancel := context.WithCancel(ctx)
 	p.log.Info("leading: publishing to Route 53")
 	wg.Go(func() {
+		if !p.caughtUp(lctx) {
+			return
+		}
 		if err := p.rec.Run(lctx, p.node); err != nil {
 			p.log.Error("route53 reconciler", "error", err)
 		}
 	})
 	return cancel
+}
+
+// caughtUp waits until this new leader's state holds every entry of its
+// log as of now (which ends with the no-op of its term), so that the first
+// pass publishes current decisions rather than those of a lagging
+// follower. It returns false when ctx ends first.
+func (p *route53Publisher) caughtUp(ctx context.Context) bool {
+	last := p.node.Status().LastLogIndex
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if p.node.Status().AppliedIndex >= last {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
 }
 
 // Route53Records implements api.Route53Reader.
