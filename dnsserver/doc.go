@@ -21,10 +21,11 @@
 //
 // Hardening (docs/reliability.md, "DNS hardening"): UDP replies are at
 // most 1232 bytes; UDP is served by a fixed set of workers and TCP by at
-// most MaxTCPConns goroutines, each closed by its initial, idle, read and
-// write timeouts or after TCPMaxQueries queries; UDP replies to clients
-// that are not loopback are rate limited per client prefix and response
-// kind, with slip (rrl.go). TCP replies are never rate limited.
+// most MaxTCPConns goroutines (MaxTCPConnsPerClient per address), each
+// closed by its initial, idle, read and write timeouts (and, when set,
+// after TCPMaxQueries queries); UDP replies to clients that are not
+// loopback are rate limited per client prefix and response kind, with
+// slip (rrl.go). TCP replies are never rate limited.
 //
 // Choices a reader may look for:
 //   - Positive answers carry no NS records in the authority section.

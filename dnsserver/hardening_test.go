@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"syscall"
@@ -369,5 +370,50 @@ func TestServer_TCPConnectionCap(t *testing.T) {
 	c.Write(tcpQuery("mail.example.test.", 78))
 	if r, err := readReply(c); err != nil || r.Id != 78 {
 		t.Fatalf("connection after one closed: %v, %v", r, err)
+	}
+}
+
+func TestServer_TCPConnectionsPerClient(t *testing.T) {
+	src := newTestSource(exampleState(exampleSpec(), 7))
+	const per = 3
+	s := startServer(t, src, Config{MaxTCPConns: 50, MaxTCPConnsPerClient: per})
+	dialFrom := func(local string) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 3 * time.Second}
+		c, err := d.Dial("tcp", s.TCPAddr().String())
+		if err != nil {
+			t.Fatalf("dial from %s: %v", local, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	var held []net.Conn
+	for i := range per {
+		c := dialFrom("127.0.0.2")
+		c.Write(tcpQuery("mail.example.test.", uint16(i)))
+		if _, err := readReply(c); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		held = append(held, c)
+	}
+	// A fourth from the same address is closed at once; another address
+	// is served.
+	closedWithin(t, dialFrom("127.0.0.2"), 10*time.Second)
+	other := dialFrom("127.0.0.3")
+	other.Write(tcpQuery("mail.example.test.", 10))
+	if _, err := readReply(other); err != nil {
+		t.Fatalf("another client: %v", err)
+	}
+	// Closing one makes room for the client again.
+	held[0].Close()
+	waitFor(t, 5*time.Second, "the slot to be freed", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.perIP[netip.MustParseAddr("127.0.0.2")] == per-1
+	})
+	c := dialFrom("127.0.0.2")
+	c.Write(tcpQuery("mail.example.test.", 11))
+	if _, err := readReply(c); err != nil {
+		t.Fatalf("after one closed: %v", err)
 	}
 }

@@ -73,6 +73,11 @@ type Config struct {
 	// MaxTCPConns bounds concurrent TCP connections (default 1000); more
 	// are closed at once.
 	MaxTCPConns int
+	// MaxTCPConnsPerClient bounds the concurrent TCP connections of one
+	// client address, so that one client cannot take every slot and shut
+	// out the clients that rate limiting sends to TCP (default 100, or
+	// MaxTCPConns when that is smaller; negative means no bound).
+	MaxTCPConnsPerClient int
 	// TCPMaxQueries, when positive, is how many queries one TCP
 	// connection may send; the replies to them are sent and the
 	// connection is then closed, so that the client opens a new one.
@@ -129,6 +134,7 @@ type Server struct {
 	udp     []*net.UDPConn   // one per worker, sharing the port with SO_REUSEPORT
 	tcp     *net.TCPListener // bound first, without SO_REUSEPORT: the port's lock
 	conns   map[net.Conn]struct{}
+	perIP   map[netip.Addr]int // open TCP connections per client address, guarded by mu
 	cancel  context.CancelFunc
 	stopped chan struct{} // closed by stop
 	wg      sync.WaitGroup
@@ -161,6 +167,12 @@ func New(cfg Config, src StateSource) (*Server, error) {
 	}
 	if cfg.MaxTCPConns <= 0 {
 		cfg.MaxTCPConns = 1000
+	}
+	switch {
+	case cfg.MaxTCPConnsPerClient == 0:
+		cfg.MaxTCPConnsPerClient = min(100, cfg.MaxTCPConns)
+	case cfg.MaxTCPConnsPerClient < 0:
+		cfg.MaxTCPConnsPerClient = cfg.MaxTCPConns
 	}
 	if cfg.NotifyRetries <= 0 {
 		cfg.NotifyRetries = 5
@@ -206,7 +218,7 @@ func New(cfg Config, src StateSource) (*Server, error) {
 	}
 	fl := newFlattener(cfg, log, h.setFlat)
 	h.onTargets = fl.setTargets
-	return &Server{cfg: cfg, src: src, handler: h, log: log, conns: map[net.Conn]struct{}{}, flat: fl, rrl: rrl, stopped: make(chan struct{}),
+	return &Server{cfg: cfg, src: src, handler: h, log: log, conns: map[net.Conn]struct{}{}, perIP: map[netip.Addr]int{}, flat: fl, rrl: rrl, stopped: make(chan struct{}),
 		notify: newNotifier(h.tsig, cfg.NotifyRetries, cfg.NotifyTimeout, log)}, nil
 }
 
@@ -521,16 +533,18 @@ func (s *Server) serveTCP() {
 			continue
 		}
 		backoff = 0
+		ip := addrPort(c.RemoteAddr()).Addr().Unmap()
 		s.mu.Lock()
-		if s.closed || len(s.conns) >= s.cfg.MaxTCPConns {
+		if s.closed || len(s.conns) >= s.cfg.MaxTCPConns || s.perIP[ip] >= s.cfg.MaxTCPConnsPerClient {
 			s.mu.Unlock()
 			c.Close()
 			continue
 		}
 		s.conns[c] = struct{}{}
+		s.perIP[ip]++
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.serveConn(c)
+		go s.serveConn(c, ip)
 	}
 }
 
@@ -547,18 +561,22 @@ func (s *Server) done() <-chan struct{} {
 // memory small.
 const maxTCPQuery = 16384
 
-// serveConn answers the queries of one TCP connection in order; pipelined
-// queries are read from the buffer and their replies flushed together.
+// serveConn answers the queries of one TCP connection from the client
+// address ip in order; pipelined queries are read from the buffer and
+// their replies flushed together.
 // The first query must arrive within TCPInitialTimeout of the accept, each
 // later one must start within TCPIdleTimeout of the previous replies and,
 // once started, arrive within TCPReadTimeout; each batch of replies must
 // be written within TCPWriteTimeout; after TCPMaxQueries queries the
 // connection is closed.
-func (s *Server) serveConn(c net.Conn) {
+func (s *Server) serveConn(c net.Conn, ip netip.Addr) {
 	defer s.wg.Done()
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, c)
+		if s.perIP[ip]--; s.perIP[ip] <= 0 {
+			delete(s.perIP, ip)
+		}
 		s.mu.Unlock()
 		c.Close()
 	}()
