@@ -123,6 +123,8 @@ func TestServer_OverrideErrors(t *testing.T) {
 		{"failback of a pool not held", "POST", "/v1/pools/www.example.test./failback", ``, 404, api.CodeNoOverride, ""},
 		{"unsafe drain", "POST", "/v1/pools/www.example.test./endpoints/eu-west-1/drain", `{"reason":"maintenance"}`, 409, api.CodeUnsafe, "eu-west-1"},
 		{"unsafe force down", "POST", "/v1/pools/www.example.test./endpoints/eu-west-1/force", `{"state":"down"}`, 409, api.CodeUnsafe, "eu-west-1"},
+		{"body over 1 MiB", "POST", "/v1/pools/www.example.test./failover", `{"to":"eu-west-1","reason":"` + strings.Repeat("r", 1<<20) + `"}`, 413, api.CodeTooLarge, "1048576"},
+		{"reason too long", "POST", "/v1/pools/www.example.test./failover", `{"to":"eu-west-1","reason":"` + strings.Repeat("r", 2000) + `"}`, 400, api.CodeBadRequest, "reason"},
 		{"pin requiring health to an unhealthy endpoint", "POST", "/v1/pools/www.example.test./failover", `{"to":"us-east-1","require_healthy":true}`, 409, api.CodeUnhealthy, "us-east-1"},
 	}
 	for _, tc := range cases {
