@@ -11,6 +11,15 @@
 // start and after a failed report the node's whole view set is sent
 // instead. Reports are retried with backoff and never block the prober.
 //
+// Every node has a Prometheus registry (internal/metrics) served at
+// /metrics on the API listener: the DNS server, the prober and the API's
+// Raft writes push into it, and the cluster node, the prober and the
+// Route 53 publisher are read at scrape time. With route53.enabled in the
+// node config, the node runs the Route 53 reconciler while it leads: it
+// checks its leadership every 200 ms, waits until its state holds its
+// whole log, and runs the reconciler under a context cancelled when
+// leadership goes (wiring.go, route53.go).
+//
 // daemon may import every package of detour; only cmd/detour and the
 // end-to-end tests import it.
 package daemon
