@@ -91,6 +91,10 @@ func nftIn(t testing.TB, ns, ruleset string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("nft in %s: %v\n%s\nruleset:\n%s", ns, err, out, ruleset)
 	}
+	// Whatever the test does next, the rules go at its end (deleting
+	// a table twice is harmless).
+	table := strings.Join(strings.Fields(ruleset)[1:3], " ")
+	t.Cleanup(func() { _, _ = runErr("ip", "netns", "exec", ns, "nft", "delete", "table", table) })
 }
 
 // nftDelete deletes table (say "inet chaos") in namespace ns; a missing
