@@ -154,3 +154,15 @@ func itoa(n uint64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+func TestCLI_ServerRefusesAnOpenAPIWithoutTokens(t *testing.T) {
+	dir := t.TempDir()
+	code, _, errOut := detour(t, "server", "--node-id", "n1", "--data-dir", dir, "--api-addr", "0.0.0.0:0",
+		"--raft-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0", "--bootstrap")
+	if code != 1 || !strings.Contains(errOut, "api_addr") || !strings.Contains(errOut, "--insecure-no-auth") {
+		t.Errorf("exit %d:\n%s", code, errOut)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the refused server wrote %d entries to its data dir", len(entries))
+	}
+}
