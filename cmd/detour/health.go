@@ -210,7 +210,9 @@ func newEventsCmd() *cobra.Command {
 		Long: `List the events recorded in the replicated state (health changes with the
 probe evidence behind them, degraded nodes, specs applied, members), oldest
 first. --after N lists those after index N: pass the last index shown to
-see only what is new. --follow streams new events until interrupted.`,
+see only what is new. --follow streams new events until interrupted,
+reconnecting (and resuming after the last event shown) when the node
+restarts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output); err != nil {
@@ -225,7 +227,7 @@ see only what is new. --follow streams new events until interrupted.`,
 					return err
 				}
 				defer cancel()
-				return followEvents(ctx, client, cmd.OutOrStdout(), after, output == "json")
+				return followEvents(ctx, client, cmd.OutOrStdout(), cmd.ErrOrStderr(), after, output == "json")
 			}
 			client, ctx, cancel, err := cf.client(cmd.Context())
 			if err != nil {

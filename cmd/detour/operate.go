@@ -299,24 +299,42 @@ func printOverrides(w io.Writer, os []policy.Override, now time.Time) {
 	tw.Flush()
 }
 
-// followEvents prints events from the stream as they come until ctx ends
-// or the node closes the stream.
-func followEvents(ctx context.Context, c *api.Client, w io.Writer, after uint64, asJSON bool) error {
-	err := c.StreamEvents(ctx, after, func(e policy.Event) error {
-		if asJSON {
-			return json.NewEncoder(w).Encode(e)
+// followEvents prints events from the stream as they come until ctx
+// ends. When the stream breaks (the node restarts or shuts down) it
+// reconnects with backoff and resumes after the last event printed.
+func followEvents(ctx context.Context, c *api.Client, w, errw io.Writer, after uint64, asJSON bool) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := c.StreamEvents(ctx, after, func(e policy.Event) error {
+			after = e.Index
+			backoff = 100 * time.Millisecond
+			if asJSON {
+				return json.NewEncoder(w).Encode(e)
+			}
+			_, err := fmt.Fprintln(w, eventLine(e))
+			return err
+		}, func(from, next uint64) {
+			if !asJSON {
+				fmt.Fprintf(w, "(events %d to %d were dropped: only the last ones are kept)\n", from+1, next-1)
+			}
+		})
+		if ctx.Err() != nil {
+			return nil
 		}
-		_, err := fmt.Fprintln(w, eventLine(e))
-		return err
-	}, func(after, next uint64) {
-		if !asJSON {
-			fmt.Fprintf(w, "(events %d to %d were dropped: only the last ones are kept)\n", after+1, next-1)
+		var ae *api.Error
+		if errors.As(err, &ae) {
+			return err // refused (a bad token, a bad index): retrying will not help
 		}
-	})
-	if errors.Is(err, context.Canceled) {
-		return nil
+		fmt.Fprintf(errw, "detour: event stream interrupted (%v); reconnecting after index %d\n", err, after)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
-	return err
 }
 
 // eventLine formats one event on one line.

@@ -166,3 +166,51 @@ func TestCLI_ServerRefusesAnOpenAPIWithoutTokens(t *testing.T) {
 		t.Errorf("the refused server wrote %d entries to its data dir", len(entries))
 	}
 }
+
+func TestCLI_FollowReconnects(t *testing.T) {
+	c := daemontest.Start(t, 1, testutil.Logger(t, slog.LevelError))
+	url := c.Nodes[0].D.APIURL()
+	example, err := os.ReadFile("../../policy/testdata/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Nodes[0].Client.ApplySpec(t.Context(), example, false); err != nil {
+		t.Fatal(err)
+	}
+	out := &signalWriter{want: "spec_applied", seen: make(chan struct{})}
+	errw := &signalWriter{want: "reconnecting", seen: make(chan struct{})}
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"events", "--follow", "--api", url}, out, errw) }()
+	<-out.seen
+
+	// Restart the node: the stream ends with the shutdown, the CLI
+	// reconnects to the same address and prints what happens next.
+	c.StopNode(0)
+	select {
+	case <-errw.seen:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no reconnect note:\n%s", errw.String())
+	}
+	c.StartNode(0)
+	testutil.WaitFor(t, 10*time.Second, func() bool { return c.Nodes[0].D.Node().IsLeader() }, "node1 leads again")
+	out.mu.Lock()
+	out.want, out.seen, out.once = "after-restart", make(chan struct{}), sync.Once{}
+	out.mu.Unlock()
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		_, err := c.Nodes[0].Client.Failover(t.Context(), "www.example.test", api.FailoverBody{To: "eu-west-1", Reason: "after-restart"})
+		return err == nil
+	}, "a failover after the restart")
+	select {
+	case <-out.seen:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the event after the restart was not printed:\n%s", out.String())
+	}
+	stop()
+	if code := <-done; code != 0 {
+		t.Errorf("events --follow exit %d: %s", code, errw.String())
+	}
+	if n := strings.Count(out.String(), "spec_applied"); n != 1 {
+		t.Errorf("spec_applied printed %d times (resume must not repeat events):\n%s", n, out.String())
+	}
+}
