@@ -29,7 +29,7 @@ const www = "www.example.test."
 
 // startAuthCluster is startFailoverCluster with API tokens in every
 // node's config. Clients of the returned procs use the admin token.
-func startAuthCluster(t *testing.T, spec []byte) (*failoverCluster, []string) {
+func startAuthCluster(t testing.TB, spec []byte) (*failoverCluster, []string) {
 	t.Helper()
 	bs, err := startBackends(t)
 	if errors.Is(err, errPortTaken) {
@@ -89,7 +89,7 @@ func startAuthCluster(t *testing.T, spec []byte) (*failoverCluster, []string) {
 }
 
 // withFailback returns the example spec with www's failback set.
-func withFailback(t *testing.T, mode string) []byte {
+func withFailback(t testing.TB, mode string) []byte {
 	t.Helper()
 	b := exampleYAML(t)
 	out := bytes.Replace(b, []byte("    when_all_down: serve_all\n"),
@@ -101,7 +101,7 @@ func withFailback(t *testing.T, mode string) []byte {
 }
 
 // follower returns a node of fc that is not the leader.
-func (fc *failoverCluster) follower(t *testing.T) *proc {
+func (fc *failoverCluster) follower(t testing.TB) *proc {
 	t.Helper()
 	leader := waitLeader(t, fc.procs)
 	for _, p := range fc.procs {
