@@ -225,14 +225,12 @@ func (noOverrides) Failback(ctx context.Context, r OverrideRequest) (policy.Over
 	return noOverrides{}.SetOverride(ctx, r)
 }
 
-// override checks the pool and endpoint against this node's state (so that
-// a follower answers 404 without a round trip), then runs op as a write.
+// override runs op as a write. The pool and endpoint are checked by the
+// leader against the state the command applies to, not here: a follower a
+// few entries behind (just after a spec change) must not answer 404 for a
+// pool the leader knows.
 func (s *Server) override(w http.ResponseWriter, r *http.Request, body []byte, req OverrideRequest,
 	op func(context.Context, OverrideRequest) (policy.OverrideResult, error)) {
-	if e := checkTarget(s.cluster.State(), req); e != nil {
-		writeError(w, e)
-		return
-	}
 	s.runWrite(w, r, body, func(ctx context.Context) (int, any, error) {
 		res, err := op(ctx, req)
 		if err != nil {
@@ -245,21 +243,6 @@ func (s *Server) override(w http.ResponseWriter, r *http.Request, body []byte, r
 			"index", res.Index, "path", r.URL.Path, "method", r.Method)
 		return http.StatusOK, res, nil
 	})
-}
-
-// checkTarget answers 404 for a pool or endpoint unknown to st. The
-// leader checks again against the state the command applies to.
-func checkTarget(st *policy.State, req OverrideRequest) *Error {
-	p := st.Spec.Pool(policy.CanonicalName(req.Pool))
-	if p == nil {
-		return &Error{StatusCode: http.StatusNotFound, Code: CodeUnknownPool,
-			Message: fmt.Sprintf("no pool named %q in spec version %d", req.Pool, st.SpecVersion)}
-	}
-	if req.Endpoint != "" && p.Endpoint(req.Endpoint) == nil {
-		return &Error{StatusCode: http.StatusNotFound, Code: CodeUnknownEndpoint,
-			Message: fmt.Sprintf("pool %s has no endpoint named %q", p.Name, req.Endpoint)}
-	}
-	return nil
 }
 
 // parseExpiry parses an expires_in field; "" means no expiry.

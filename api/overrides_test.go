@@ -284,8 +284,8 @@ func TestServer_ForwardCarriesTheCallersToken(t *testing.T) {
 	leader := newFake("node1", true)
 	leader.state = healthState(t)
 	lts := startServer(t, leader, func(c *api.Config) { c.Tokens = tokens() })
+	// The follower is behind: it has no spec yet. The leader decides.
 	follower := newFake("node2", false)
-	follower.state = healthState(t)
 	follower.leaderID, follower.leaderURL = "node1", lts.URL
 	fts := startServer(t, follower, func(c *api.Config) { c.Tokens = tokens() })
 
