@@ -121,8 +121,8 @@ func TestCLI_Operator(t *testing.T) {
 			{[]string{"failover", "www.example.test"}, 2, "--to"},
 			{[]string{"failover", "www.example.test", "--to", "x", "--release"}, 2, "--release"},
 			{[]string{"force", "api.example.test", "eu-west-1", "sideways"}, 2, "up|down"},
-			{[]string{"failover", "www.example.test", "--to", "mars-1"}, 1, `"mars-1"`},
-			{[]string{"drain", "nope.example.test", "eu-west-1"}, 1, `"nope.example.test"`},
+			{[]string{"failover", "www.example.test", "--to", "mars-1"}, 1, "no endpoint named mars-1"},
+			{[]string{"drain", "nope.example.test", "eu-west-1"}, 1, "no pool named nope.example.test"},
 			{[]string{"undrain", "api.example.test", "eu-west-1"}, 1, ""},
 			{[]string{"failback", "www.example.test"}, 1, ""},
 		} {
