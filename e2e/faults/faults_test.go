@@ -352,8 +352,17 @@ func (s *suite) cut(t *testing.T, n *node, peers []*node, inbound, outbound bool
 	nftIn(t, n.ns, b.String())
 }
 
-// heal removes n's chaos table.
-func (s *suite) heal(t *testing.T, n *node) { t.Helper(); nftDelete(t, n.ns, "inet chaos") }
+// heal removes n's chaos table, failing the test when its rules dropped
+// nothing (the fault was not in the path).
+func (s *suite) heal(t *testing.T, n *node) {
+	t.Helper()
+	if d := nftDropped(t, n.ns, "inet chaos"); d == 0 {
+		t.Errorf("the chaos rules in %s dropped no packet: the fault did not apply", n.id)
+	} else {
+		t.Logf("the chaos rules in %s dropped %d packets", n.id, d)
+	}
+	nftDelete(t, n.ns, "inet chaos")
+}
 
 // ownView returns node n's committed view of endpoint ep of the www pool,
 // as n itself reports it.
@@ -550,8 +559,8 @@ func faultList() []fault {
 			var b strings.Builder
 			b.WriteString("table netdev chaos {\n")
 			for _, h := range []string{"n1", "n2", "n3", "b1", "b2", "b3"} {
-				fmt.Fprintf(&b, "  chain in_%s {\n    type filter hook ingress device %q priority 0; policy accept;\n    ip saddr != %s ip daddr != %s numgen random mod 100 < 10 counter drop\n  }\n",
-					h, s.c.lab.port(h), clientIP, clientIP)
+				fmt.Fprintf(&b, "  chain in_%s {\n    type filter hook ingress device %q priority 0; policy accept;\n    ip saddr != %s ip daddr != %s numgen random mod 100 < 10 counter drop\n    ip saddr != %s ip daddr != %s counter comment \"passed\"\n  }\n",
+					h, s.c.lab.port(h), clientIP, clientIP, clientIP, clientIP)
 			}
 			b.WriteString("}\n")
 			var termBefore uint64
@@ -559,7 +568,17 @@ func faultList() []fault {
 				termBefore = st.Term
 			}
 			nftIn(t, br, b.String())
-			defer nftDelete(t, br, "netdev chaos")
+			defer func() {
+				all := nftDropped(t, br, "netdev chaos") // dropped + passed
+				passed := nftPassed(t, br, "netdev chaos")
+				dropped := all - passed
+				share := 100 * float64(dropped) / float64(max(all, 1))
+				t.Logf("the loss rules dropped %d of %d packets (%.1f%%)", dropped, all, share)
+				if dropped == 0 || share < 5 || share > 15 {
+					t.Errorf("the loss rules dropped %d of %d packets (%.1f%%), want about 10%%", dropped, all, share)
+				}
+				nftDelete(t, br, "netdev chaos")
+			}()
 			hold(3 * time.Second)
 			s.want.Store("")
 			defer s.want.Store(backendIP(0))

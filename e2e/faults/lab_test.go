@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -105,6 +106,43 @@ func nftDelete(t testing.TB, ns, table string) {
 	if err != nil && !strings.Contains(out, "No such file") {
 		t.Fatalf("nft delete table %s in %s: %v\n%s", table, ns, err, out)
 	}
+}
+
+// nftDropped returns how many packets the counters of table (say "inet
+// chaos") in namespace ns have matched: proof that a fault was in the
+// path, not only loaded.
+func nftDropped(t testing.TB, ns, table string) int {
+	t.Helper()
+	out, err := runErr("ip", append([]string{"netns", "exec", ns, "nft", "list", "table"}, strings.Fields(table)...)...)
+	if err != nil {
+		t.Fatalf("nft list table %s in %s: %v\n%s", table, ns, err, out)
+	}
+	total := 0
+	for _, m := range countRE.FindAllStringSubmatch(out, -1) {
+		n, _ := strconv.Atoi(m[1])
+		total += n
+	}
+	return total
+}
+
+var countRE = regexp.MustCompile(`counter packets (\d+)`)
+
+// nftPassed returns how many packets the rules commented "passed" of
+// table in namespace ns have matched.
+func nftPassed(t testing.TB, ns, table string) int {
+	t.Helper()
+	out, err := runErr("ip", append([]string{"netns", "exec", ns, "nft", "list", "table"}, strings.Fields(table)...)...)
+	if err != nil {
+		t.Fatalf("nft list table %s in %s: %v\n%s", table, ns, err, out)
+	}
+	total := 0
+	for _, line := range strings.Split(out, "\n") {
+		if m := countRE.FindStringSubmatch(line); m != nil && strings.Contains(line, `comment "passed"`) {
+			n, _ := strconv.Atoi(m[1])
+			total += n
+		}
+	}
+	return total
 }
 
 // ns returns the name of a host's namespace ("n1", "b2", "cl", "br").
