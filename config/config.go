@@ -92,6 +92,8 @@ type RaftFile struct {
 	SnapshotThreshold *uint64          `yaml:"snapshot_threshold"`
 	SnapshotInterval  *policy.Duration `yaml:"snapshot_interval"`
 	SnapshotRetain    *int             `yaml:"snapshot_retain"`
+	// StoreTimeout bounds every operation on the Raft log and stable store.
+	StoreTimeout *policy.Duration `yaml:"store_timeout"`
 }
 
 // LogFile sets logging: level debug|info|warn|error, format text|json.
@@ -104,6 +106,8 @@ type LogFile struct {
 type DNSFile struct {
 	// TSIGKeys are the keys zone transfers may be signed with.
 	TSIGKeys []TSIGKey `yaml:"tsig_keys"`
+	// DNSServerFile holds the hardening and flattening settings (dns.go).
+	DNSServerFile `yaml:",inline"`
 }
 
 // TSIGKey names a TSIG key (hmac-sha256) and the file holding its base64
@@ -142,6 +146,8 @@ type Runtime struct {
 	Auth Auth
 	// RaftTLS enables mutual TLS between Raft peers (all three files set).
 	RaftTLS TLSFiles
+	// DNS holds the DNS server's hardening and flattening settings.
+	DNS DNS
 }
 
 // Probe holds the prober settings of a Runtime; zero values mean the
@@ -164,6 +170,7 @@ type Raft struct {
 	SnapshotThreshold                                                    uint64
 	SnapshotInterval                                                     time.Duration
 	SnapshotRetain                                                       int
+	StoreTimeout                                                         time.Duration
 }
 
 // Default values, applied by Default.
@@ -287,6 +294,7 @@ func (f *File) Overlay(o File) {
 			{&r.HeartbeatTimeout, &s.HeartbeatTimeout}, {&r.ElectionTimeout, &s.ElectionTimeout},
 			{&r.LeaderLeaseTimeout, &s.LeaderLeaseTimeout}, {&r.CommitTimeout, &s.CommitTimeout},
 			{&r.ApplyTimeout, &s.ApplyTimeout}, {&r.SnapshotInterval, &s.SnapshotInterval},
+			{&r.StoreTimeout, &s.StoreTimeout},
 		} {
 			if *p.src != nil {
 				*p.dst = *p.src
@@ -326,6 +334,7 @@ func (f *File) Overlay(o File) {
 	}
 	f.overlayRoute53(o)
 	overlayAuth(f, o)
+	overlayDNS(f, o)
 	if o.DNS != nil {
 		if f.DNS == nil {
 			f.DNS = &DNSFile{}
@@ -431,6 +440,10 @@ func (f File) Runtime() (Runtime, error) {
 			CommitTimeout:      dur("raft.commit_timeout", r.CommitTimeout),
 			ApplyTimeout:       dur("raft.apply_timeout", r.ApplyTimeout),
 			SnapshotInterval:   dur("raft.snapshot_interval", r.SnapshotInterval),
+			StoreTimeout:       dur("raft.store_timeout", r.StoreTimeout),
+		}
+		if s := rt.Raft.StoreTimeout; s > 0 && s < 100*time.Millisecond {
+			bad("raft.store_timeout", "must be at least 100ms, got %s", s)
 		}
 		if r.SnapshotThreshold != nil {
 			rt.Raft.SnapshotThreshold = *r.SnapshotThreshold
@@ -500,6 +513,7 @@ func (f File) Runtime() (Runtime, error) {
 	}
 	authRuntime(f, &rt, bad)
 	rt.Route53 = route53Runtime(f.Route53, bad)
+	rt.DNS = dnsRuntime(f.DNS, bad)
 	if len(errs) > 0 {
 		return Runtime{}, errors.Join(errs...)
 	}
