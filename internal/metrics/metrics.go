@@ -67,6 +67,10 @@ type Metrics struct {
 	probeDuration *prometheus.HistogramVec // pool, endpoint, node
 	apply         prometheus.Histogram
 	r53Requests   *prometheus.CounterVec // operation, outcome
+	// rateLimited is detour_dns_rate_limited_total; its drop and slip
+	// children are resolved in New so that counting them takes no lock.
+	rateLimited              *prometheus.CounterVec // action
+	rateDropped, rateSlipped prometheus.Counter
 }
 
 type dnsKey struct{ zone, qtype, rcode string }
@@ -115,13 +119,19 @@ func New(cfg Config) (*Metrics, error) {
 			Name: "detour_route53_requests_total",
 			Help: "HTTP attempts to the Route 53 API (retries included) by operation and outcome (ok, throttled, error).",
 		}, []string{"operation", "outcome"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "detour_dns_rate_limited_total",
+			Help: "UDP responses held back by response rate limiting, by action: drop (not sent) or slip (sent truncated, TC=1).",
+		}, []string{"action"}),
 	}
+	m.rateDropped = m.rateLimited.WithLabelValues("drop")
+	m.rateSlipped = m.rateLimited.WithLabelValues("slip")
 	empty := map[dnsKey]*dnsChild{}
 	m.dns.Store(&empty)
 	cs := []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.queries, m.response, m.probeResults, m.probeDuration, m.apply, m.r53Requests,
+		m.queries, m.response, m.probeResults, m.probeDuration, m.apply, m.r53Requests, m.rateLimited,
 		newScrapeCollector(cfg),
 	}
 	for _, c := range cs {
@@ -202,3 +212,19 @@ func (m *Metrics) ObserveProbe(pool, endpoint string, ok bool, d time.Duration) 
 // ObserveApply records the latency of one command proposed to Raft by
 // this node, from the proposal to its result.
 func (m *Metrics) ObserveApply(d time.Duration) { m.apply.Observe(d.Seconds()) }
+
+// ObserveRateLimited counts one UDP response that response rate limiting
+// dropped ("drop") or sent truncated ("slip") in
+// detour_dns_rate_limited_total. It implements dnsserver's optional
+// RateLimitMetrics hook: safe for concurrent use, it does not block and,
+// for drop and slip, takes no lock and does not allocate.
+func (m *Metrics) ObserveRateLimited(action string) {
+	switch action {
+	case "drop":
+		m.rateDropped.Inc()
+	case "slip":
+		m.rateSlipped.Inc()
+	default:
+		m.rateLimited.WithLabelValues(action).Inc()
+	}
+}
