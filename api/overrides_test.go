@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -478,5 +481,136 @@ func TestServer_EventStreamOutlivesTimeouts(t *testing.T) {
 	}
 	if beats < 5 {
 		t.Errorf("%d heartbeats in 600ms at a 20ms interval", beats)
+	}
+}
+
+// recordingCluster is the fake cluster that also keeps every override
+// request the server hands it, and which call received it.
+type recordingCluster struct {
+	*fakeCluster
+	recMu sync.Mutex
+	got   []api.OverrideRequest
+	ops   []string
+}
+
+func (rc *recordingCluster) record(op string, r api.OverrideRequest) {
+	rc.recMu.Lock()
+	defer rc.recMu.Unlock()
+	rc.got = append(rc.got, r)
+	rc.ops = append(rc.ops, op)
+}
+
+func (rc *recordingCluster) calls() ([]string, []api.OverrideRequest) {
+	rc.recMu.Lock()
+	defer rc.recMu.Unlock()
+	return slices.Clone(rc.ops), slices.Clone(rc.got)
+}
+
+func (rc *recordingCluster) SetOverride(ctx context.Context, r api.OverrideRequest) (policy.OverrideResult, error) {
+	rc.record("set", r)
+	return rc.fakeCluster.SetOverride(ctx, r)
+}
+
+func (rc *recordingCluster) ClearOverride(ctx context.Context, r api.OverrideRequest) (policy.OverrideResult, error) {
+	rc.record("clear", r)
+	return rc.fakeCluster.ClearOverride(ctx, r)
+}
+
+func (rc *recordingCluster) Failback(ctx context.Context, r api.OverrideRequest) (policy.OverrideResult, error) {
+	rc.record("failback", r)
+	return rc.fakeCluster.Failback(ctx, r)
+}
+
+func startRecording(t *testing.T) (*recordingCluster, string) {
+	t.Helper()
+	f := newFake("node1", true)
+	f.state = healthState(t) // www: us-east-1 down, eu-west-1 up
+	rc := &recordingCluster{fakeCluster: f}
+	s, err := api.New(api.Config{NodeID: f.id, WriteTimeout: 2 * time.Second}, rc)
+	if err != nil {
+		t.Fatalf("api.New: %v", err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	return rc, ts.URL + "/v1/pools/www.example.test."
+}
+
+func TestServer_OverrideRoutesHandTheClusterTheirRequest(t *testing.T) {
+	rc, www := startRecording(t)
+	steps := []struct {
+		method, path, body string
+		status             int
+		op                 string
+		want               api.OverrideRequest
+	}{
+		{"POST", "/failover", `{"to":"eu-west-1","reason":"r1","expires_in":"2h","require_healthy":true}`, 200, "set",
+			api.OverrideRequest{Kind: policy.OverridePin, Pool: "www.example.test.", Endpoint: "eu-west-1", Actor: api.Anonymous,
+				Reason: "r1", ExpiresIn: 2 * time.Hour, RequireHealthy: true}},
+		{"DELETE", "/failover", `{"reason":"r2"}`, 200, "clear",
+			api.OverrideRequest{Kind: policy.OverridePin, Pool: "www.example.test.", Actor: api.Anonymous, Reason: "r2"}},
+		{"POST", "/endpoints/eu-west-1/drain", `{"reason":"r3","expires_in":"30m","force":true}`, 200, "set",
+			api.OverrideRequest{Kind: policy.OverrideDrain, Pool: "www.example.test.", Endpoint: "eu-west-1", Actor: api.Anonymous,
+				Reason: "r3", ExpiresIn: 30 * time.Minute, Force: true}},
+		{"DELETE", "/endpoints/eu-west-1/drain", ``, 200, "clear",
+			api.OverrideRequest{Kind: policy.OverrideDrain, Pool: "www.example.test.", Endpoint: "eu-west-1", Actor: api.Anonymous}},
+		{"POST", "/endpoints/us-east-1/force", `{"state":"up","reason":"r4","expires_in":"1h","force":true}`, 200, "set",
+			api.OverrideRequest{Kind: policy.OverrideForce, Pool: "www.example.test.", Endpoint: "us-east-1", State: policy.ForceUp,
+				Actor: api.Anonymous, Reason: "r4", ExpiresIn: time.Hour, Force: true}},
+		{"DELETE", "/endpoints/us-east-1/force", `{"reason":"r5"}`, 200, "clear",
+			api.OverrideRequest{Kind: policy.OverrideForce, Pool: "www.example.test.", Endpoint: "us-east-1", Actor: api.Anonymous, Reason: "r5"}},
+		{"POST", "/failback", `{"reason":"r6"}`, 404, "failback",
+			api.OverrideRequest{Pool: "www.example.test.", Actor: api.Anonymous, Reason: "r6"}},
+	}
+	for i, st := range steps {
+		a := callAuth(t, st.method, www+st.path, "", st.body)
+		if a.status != st.status {
+			t.Fatalf("%s %s: %d %s, want %d", st.method, st.path, a.status, a.body, st.status)
+		}
+		ops, got := rc.calls()
+		if len(got) != i+1 {
+			t.Fatalf("%s %s: the cluster got %d requests, want %d", st.method, st.path, len(got), i+1)
+		}
+		if ops[i] != st.op || got[i] != st.want {
+			t.Errorf("%s %s: the cluster got %s %+v, want %s %+v", st.method, st.path, ops[i], got[i], st.op, st.want)
+		}
+	}
+}
+
+func TestServer_OverrideBadRequests(t *testing.T) {
+	rc, www := startRecording(t)
+	long := strings.Repeat("r", 2000)
+	cases := []struct {
+		name, method, path, body string
+		message                  string
+		fields                   []string // of the details, in order
+	}{
+		{"failover: every field wrong", "POST", "/failover", `{"expires_in":"soon","reason":"` + long + `"}`,
+			"invalid failover request", []string{"to", "expires_in", "reason"}},
+		{"failover: empty body", "POST", "/failover", ``, "invalid JSON body", []string{""}},
+		{"drain: expiry above a year, reason too long", "POST", "/endpoints/eu-west-1/drain", `{"expires_in":"9000h","reason":"` + long + `"}`,
+			"invalid drain request", []string{"expires_in", "reason"}},
+		{"drain: unknown field", "POST", "/endpoints/eu-west-1/drain", `{"to":"x"}`, "invalid JSON body", []string{"to"}},
+		{"force: every field wrong", "POST", "/endpoints/eu-west-1/force", `{"state":"sideways","expires_in":"0s","reason":"` + long + `"}`,
+			"invalid force request", []string{"state", "expires_in", "reason"}},
+		{"force: empty body", "POST", "/endpoints/eu-west-1/force", ``, "invalid JSON body", []string{""}},
+		{"release: reason too long", "DELETE", "/failover", `{"reason":"` + long + `"}`, "invalid request", []string{"reason"}},
+		{"undrain: unknown field", "DELETE", "/endpoints/eu-west-1/drain", `{"force":true}`, "invalid JSON body", []string{"force"}},
+		{"clear force: reason too long", "DELETE", "/endpoints/eu-west-1/force", `{"reason":"` + long + `"}`, "invalid request", []string{"reason"}},
+		{"failback: reason too long", "POST", "/failback", `{"reason":"` + long + `"}`, "invalid failback request", []string{"reason"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := apiError(t, callAuth(t, tc.method, www+tc.path, "", tc.body), 400, api.CodeBadRequest)
+			var fields []string
+			for _, d := range e.Details {
+				fields = append(fields, d.Field)
+			}
+			if e.Message != tc.message || !slices.Equal(fields, tc.fields) {
+				t.Errorf("got %q with detail fields %q, want %q with %q", e.Message, fields, tc.message, tc.fields)
+			}
+		})
+	}
+	if _, got := rc.calls(); len(got) != 0 {
+		t.Errorf("bad requests reached the cluster: %+v", got)
 	}
 }
