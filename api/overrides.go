@@ -94,114 +94,66 @@ func (s *Server) handleOverrides(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleFailover(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r, s.cfg.MaxBodyBytes)
-	if !ok {
-		return
-	}
-	var b FailoverBody
-	if e := decodeJSON(body, &b, false); e != nil {
-		writeError(w, e)
-		return
-	}
+	overrideRoute[FailoverBody]{invalid: "invalid failover request", build: failoverRequest,
+		op: OverrideWriter.SetOverride}.serve(s, w, r)
+}
+
+func (s *Server) handleDrain(w http.ResponseWriter, r *http.Request) {
+	overrideRoute[DrainBody]{emptyOK: true, invalid: "invalid drain request", build: drainRequest,
+		op: OverrideWriter.SetOverride}.serve(s, w, r)
+}
+
+func (s *Server) handleForce(w http.ResponseWriter, r *http.Request) {
+	overrideRoute[ForceBody]{invalid: "invalid force request", build: forceRequest,
+		op: OverrideWriter.SetOverride}.serve(s, w, r)
+}
+
+// handleClear serves the DELETE routes of pins, drains and forces.
+func (s *Server) handleClear(kind string) http.HandlerFunc {
+	rt := overrideRoute[ReasonBody]{emptyOK: true, invalid: "invalid request",
+		build: func(r *http.Request, b ReasonBody) (OverrideRequest, []ErrorDetail) {
+			return OverrideRequest{Kind: kind, Pool: r.PathValue("pool"), Endpoint: r.PathValue("endpoint"),
+				Actor: actor(r), Reason: b.Reason}, nil
+		},
+		op: OverrideWriter.ClearOverride}
+	return func(w http.ResponseWriter, r *http.Request) { rt.serve(s, w, r) }
+}
+
+func (s *Server) handleFailback(w http.ResponseWriter, r *http.Request) {
+	overrideRoute[ReasonBody]{emptyOK: true, invalid: "invalid failback request",
+		build: func(r *http.Request, b ReasonBody) (OverrideRequest, []ErrorDetail) {
+			return OverrideRequest{Pool: r.PathValue("pool"), Actor: actor(r), Reason: b.Reason}, nil
+		},
+		op: OverrideWriter.Failback}.serve(s, w, r)
+}
+
+// failoverRequest builds the pin of POST /v1/pools/{pool}/failover.
+func failoverRequest(r *http.Request, b FailoverBody) (OverrideRequest, []ErrorDetail) {
 	var ds []ErrorDetail
 	if b.To == "" {
 		ds = append(ds, ErrorDetail{Field: "to", Message: "is required: the endpoint to fail over to"})
 	}
 	exp, ds := parseExpiry(b.ExpiresIn, ds)
-	ds = checkReason(b.Reason, ds)
-	if len(ds) > 0 {
-		writeError(w, badRequest("invalid failover request", ds))
-		return
-	}
-	req := OverrideRequest{Kind: policy.OverridePin, Pool: r.PathValue("pool"), Endpoint: b.To, Actor: actor(r),
-		Reason: b.Reason, ExpiresIn: exp, RequireHealthy: b.RequireHealthy}
-	s.override(w, r, body, req, s.overrides().SetOverride)
+	return OverrideRequest{Kind: policy.OverridePin, Pool: r.PathValue("pool"), Endpoint: b.To, Actor: actor(r),
+		Reason: b.Reason, ExpiresIn: exp, RequireHealthy: b.RequireHealthy}, ds
 }
 
-func (s *Server) handleDrain(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r, s.cfg.MaxBodyBytes)
-	if !ok {
-		return
-	}
-	var b DrainBody
-	if e := decodeJSON(body, &b, true); e != nil {
-		writeError(w, e)
-		return
-	}
+// drainRequest builds the drain of POST .../endpoints/{endpoint}/drain.
+func drainRequest(r *http.Request, b DrainBody) (OverrideRequest, []ErrorDetail) {
 	exp, ds := parseExpiry(b.ExpiresIn, nil)
-	ds = checkReason(b.Reason, ds)
-	if len(ds) > 0 {
-		writeError(w, badRequest("invalid drain request", ds))
-		return
-	}
-	req := OverrideRequest{Kind: policy.OverrideDrain, Pool: r.PathValue("pool"), Endpoint: r.PathValue("endpoint"),
-		Actor: actor(r), Reason: b.Reason, ExpiresIn: exp, Force: b.Force}
-	s.override(w, r, body, req, s.overrides().SetOverride)
+	return OverrideRequest{Kind: policy.OverrideDrain, Pool: r.PathValue("pool"), Endpoint: r.PathValue("endpoint"),
+		Actor: actor(r), Reason: b.Reason, ExpiresIn: exp, Force: b.Force}, ds
 }
 
-func (s *Server) handleForce(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r, s.cfg.MaxBodyBytes)
-	if !ok {
-		return
-	}
-	var b ForceBody
-	if e := decodeJSON(body, &b, false); e != nil {
-		writeError(w, e)
-		return
-	}
+// forceRequest builds the force of POST .../endpoints/{endpoint}/force.
+func forceRequest(r *http.Request, b ForceBody) (OverrideRequest, []ErrorDetail) {
 	var ds []ErrorDetail
 	if b.State != policy.ForceUp && b.State != policy.ForceDown {
 		ds = append(ds, ErrorDetail{Field: "state", Message: fmt.Sprintf("must be %q or %q, got %q", policy.ForceUp, policy.ForceDown, b.State)})
 	}
 	exp, ds := parseExpiry(b.ExpiresIn, ds)
-	ds = checkReason(b.Reason, ds)
-	if len(ds) > 0 {
-		writeError(w, badRequest("invalid force request", ds))
-		return
-	}
-	req := OverrideRequest{Kind: policy.OverrideForce, Pool: r.PathValue("pool"), Endpoint: r.PathValue("endpoint"),
-		State: b.State, Actor: actor(r), Reason: b.Reason, ExpiresIn: exp, Force: b.Force}
-	s.override(w, r, body, req, s.overrides().SetOverride)
-}
-
-// handleClear serves the DELETE routes of pins, drains and forces.
-func (s *Server) handleClear(kind string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		body, ok := s.readBody(w, r, s.cfg.MaxBodyBytes)
-		if !ok {
-			return
-		}
-		var b ReasonBody
-		if e := decodeJSON(body, &b, true); e != nil {
-			writeError(w, e)
-			return
-		}
-		if ds := checkReason(b.Reason, nil); len(ds) > 0 {
-			writeError(w, badRequest("invalid request", ds))
-			return
-		}
-		req := OverrideRequest{Kind: kind, Pool: r.PathValue("pool"), Endpoint: r.PathValue("endpoint"),
-			Actor: actor(r), Reason: b.Reason}
-		s.override(w, r, body, req, s.overrides().ClearOverride)
-	}
-}
-
-func (s *Server) handleFailback(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.readBody(w, r, s.cfg.MaxBodyBytes)
-	if !ok {
-		return
-	}
-	var b ReasonBody
-	if e := decodeJSON(body, &b, true); e != nil {
-		writeError(w, e)
-		return
-	}
-	if ds := checkReason(b.Reason, nil); len(ds) > 0 {
-		writeError(w, badRequest("invalid failback request", ds))
-		return
-	}
-	req := OverrideRequest{Pool: r.PathValue("pool"), Actor: actor(r), Reason: b.Reason}
-	s.override(w, r, body, req, s.overrides().Failback)
+	return OverrideRequest{Kind: policy.OverrideForce, Pool: r.PathValue("pool"), Endpoint: r.PathValue("endpoint"),
+		State: b.State, Actor: actor(r), Reason: b.Reason, ExpiresIn: exp, Force: b.Force}, ds
 }
 
 // overrides returns the cluster's OverrideWriter, or one that reports the
@@ -225,14 +177,42 @@ func (noOverrides) Failback(ctx context.Context, r OverrideRequest) (policy.Over
 	return noOverrides{}.SetOverride(ctx, r)
 }
 
-// override runs op as a write. The pool and endpoint are checked by the
-// leader against the state the command applies to, not here: a follower a
-// few entries behind (just after a spec change) must not answer 404 for a
-// pool the leader knows.
-func (s *Server) override(w http.ResponseWriter, r *http.Request, body []byte, req OverrideRequest,
-	op func(context.Context, OverrideRequest) (policy.OverrideResult, error)) {
+// overrideRoute is what sets one override route apart from the others;
+// serve does the rest.
+type overrideRoute[B any] struct {
+	// emptyOK takes an empty body for a zero B.
+	emptyOK bool
+	// invalid is the message of the 400 that lists the body's problems.
+	invalid string
+	// build turns the body into the cluster's request, with the problems
+	// of its fields (the reason is checked by serve).
+	build func(*http.Request, B) (OverrideRequest, []ErrorDetail)
+	// op is the OverrideWriter method that carries the request out.
+	op func(OverrideWriter, context.Context, OverrideRequest) (policy.OverrideResult, error)
+}
+
+// serve reads and decodes the body, builds and checks the request, and
+// runs it as a write. The pool and endpoint are checked by the leader
+// against the state the command applies to, not here: a follower a few
+// entries behind (just after a spec change) must not answer 404 for a pool
+// the leader knows.
+func (rt overrideRoute[B]) serve(s *Server, w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readBody(w, r, s.cfg.MaxBodyBytes)
+	if !ok {
+		return
+	}
+	var b B
+	if e := decodeJSON(body, &b, rt.emptyOK); e != nil {
+		writeError(w, e)
+		return
+	}
+	req, ds := rt.build(r, b)
+	if ds = checkReason(req.Reason, ds); len(ds) > 0 {
+		writeError(w, badRequest(rt.invalid, ds))
+		return
+	}
 	s.runWrite(w, r, body, func(ctx context.Context) (int, any, error) {
-		res, err := op(ctx, req)
+		res, err := rt.op(s.overrides(), ctx, req)
 		if err != nil {
 			return 0, nil, err
 		}
