@@ -149,6 +149,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		SnapshotThreshold:  d.rt.Raft.SnapshotThreshold,
 		SnapshotInterval:   d.rt.Raft.SnapshotInterval,
 		SnapshotRetain:     d.rt.Raft.SnapshotRetain,
+		StoreTimeout:       d.rt.Raft.StoreTimeout,
 		Logger:             d.base,
 	})
 	if err != nil {
@@ -165,13 +166,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return err
 	}
 
-	dns, err := dnsserver.New(dnsserver.Config{
-		Addr:     d.rt.DNSAddr,
-		NodeID:   d.rt.NodeID,
-		TSIGKeys: d.rt.TSIGKeys,
-		Logger:   d.log.With("component", "dnsserver"),
-		Metrics:  wired.metrics,
-	}, node)
+	dns, err := dnsserver.New(dnsServerConfig(d.rt, d.log.With("component", "dnsserver"), wired.metrics), node)
 	if err != nil {
 		return fmt.Errorf("dns server: %w", err)
 	}
