@@ -226,3 +226,51 @@ func TestCLI_Server(t *testing.T) {
 		t.Fatal("server did not stop after its context ended")
 	}
 }
+
+// TestCLI_UsageChecksComeFirst: every client command refuses a bad -o (and
+// its other usage mistakes, in a fixed order) before it reads a file or
+// calls the API, which here is a closed port.
+func TestCLI_UsageChecksComeFirst(t *testing.T) {
+	closed := []string{"--api", "http://127.0.0.1:1", "--timeout", "2s"}
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"status", "-o", "xml"}, 2, `-o "xml": want table or json`},
+		{[]string{"members", "-o", "xml"}, 2, `-o "xml": want table or json`},
+		{[]string{"health", "-o", "xml"}, 2, `-o "xml": want table or json`},
+		{[]string{"health", "www.example.test.", "-o", "xml"}, 2, `-o "xml": want table or json`},
+		{[]string{"events", "-o", "xml", "--limit", "0"}, 2, `-o "xml": want table or json`},
+		{[]string{"events", "--limit", "0"}, 2, "--limit 0: want 1 to"},
+		{[]string{"events", "-f", "-o", "xml"}, 2, `-o "xml": want table or json`},
+		{[]string{"overrides", "-o", "xml"}, 2, `-o "xml": want table or json`},
+		{[]string{"route53", "status", "-o", "xml"}, 2, `-o "xml": want table or json`},
+		{[]string{"apply", "-o", "xml"}, 2, "-f SPEC is required"},
+		{[]string{"apply", "-f", "/nonexistent/spec.yaml", "-o", "xml"}, 2, `-o "xml": want table or json`},
+		{[]string{"apply", "-f", "/nonexistent/spec.yaml"}, 1, "read spec: "},
+		{[]string{"failover", "www.example.test.", "-o", "xml"}, 2, `-o "xml": want table or json`},
+		{[]string{"failover", "www.example.test."}, 2, "failover needs --to ENDPOINT"},
+		{[]string{"failback", "www.example.test.", "-o", "xml"}, 2, `-o "xml": want table or json`},
+		{[]string{"drain", "www.example.test.", "eu-west-1", "-o", "xml", "--for", "-1s"}, 2, `-o "xml": want table or json`},
+		{[]string{"drain", "www.example.test.", "eu-west-1", "--for", "-1s"}, 2, "--for must not be negative"},
+		{[]string{"undrain", "www.example.test.", "eu-west-1", "-o", "xml"}, 2, `-o "xml": want table or json`},
+		{[]string{"force", "www.example.test.", "eu-west-1", "-o", "xml"}, 2, `-o "xml": want table or json`},
+		{[]string{"force", "www.example.test.", "eu-west-1"}, 2, "force needs POOL ENDPOINT up|down"},
+		{[]string{"spec", "-o", "table"}, 2, `-o "table": want yaml or json`},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out, errOut := detour(t, append(tc.args, closed...)...)
+			if code != tc.code || out != "" || !strings.Contains(errOut, tc.want) {
+				t.Errorf("exit %d (want %d), stdout %q, stderr:\n%s\nwant it to contain %q", code, tc.code, out, errOut, tc.want)
+			}
+		})
+	}
+	t.Run("a bad --api before the command's own checks", func(t *testing.T) {
+		code, _, errOut := detour(t, "failover", "www.example.test.", "--api", "127.0.0.1:8053")
+		if code != 2 || !strings.Contains(errOut, "--api") {
+			t.Errorf("exit %d, stderr:\n%s", code, errOut)
+		}
+	})
+}
