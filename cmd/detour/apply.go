@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -13,10 +14,9 @@ import (
 
 func newApplyCmd() *cobra.Command {
 	var (
-		cf     clientFlags
+		f      callFlags
 		file   string
 		dryRun bool
-		output string
 	)
 	c := &cobra.Command{
 		Use:   "apply -f SPEC",
@@ -30,7 +30,9 @@ validation is refused with every problem and its path.`,
 			if file == "" {
 				return fmt.Errorf("%w: -f SPEC is required", errUsage)
 			}
-			if err := checkOutput(output); err != nil {
+			// -o before reading the file: runCall checks it again, too
+			// late for that order.
+			if err := checkOutput(f.output); err != nil {
 				return err
 			}
 			var body []byte
@@ -43,26 +45,14 @@ validation is refused with every problem and its path.`,
 			if err != nil {
 				return fmt.Errorf("read spec: %w", err)
 			}
-			client, ctx, cancel, err := cf.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			res, err := client.ApplySpec(ctx, body, dryRun)
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				return writeJSON(cmd.OutOrStdout(), res)
-			}
-			printApply(cmd.OutOrStdout(), res)
-			return nil
+			return runCall(cmd, &f, func(client *api.Client, ctx context.Context) (api.ApplyResult, error) {
+				return client.ApplySpec(ctx, body, dryRun)
+			}, printApply)
 		},
 	}
-	cf.add(c)
+	f.add(c)
 	c.Flags().StringVarP(&file, "file", "f", "", `spec file ("-" for stdin)`)
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "validate and show the changes, apply nothing")
-	c.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return c
 }
 

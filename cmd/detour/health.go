@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"maps"
@@ -16,10 +17,7 @@ import (
 )
 
 func newHealthCmd() *cobra.Command {
-	var (
-		cf     clientFlags
-		output string
-	)
+	var f callFlags
 	c := &cobra.Command{
 		Use:   "health [POOL]",
 		Short: "Show the health of every pool's endpoints (or of one pool)",
@@ -29,41 +27,19 @@ the probes of the node that --api names. "*" marks the endpoints the pool
 answers with now.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			client, ctx, cancel, err := cf.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			var pools []api.PoolStatus
-			var node string
 			if len(args) == 1 {
-				p, err := client.Pool(ctx, args[0])
-				if err != nil {
-					return err
-				}
-				if output == "json" {
-					return writeJSON(cmd.OutOrStdout(), p)
-				}
-				pools, node = []api.PoolStatus{p}, p.Node
-			} else {
-				l, err := client.Pools(ctx)
-				if err != nil {
-					return err
-				}
-				if output == "json" {
-					return writeJSON(cmd.OutOrStdout(), l)
-				}
-				pools, node = l.Pools, l.Node
+				return runCall(cmd, &f, func(client *api.Client, ctx context.Context) (api.PoolStatus, error) {
+					return client.Pool(ctx, args[0])
+				}, func(w io.Writer, p api.PoolStatus) {
+					printHealth(w, []api.PoolStatus{p}, p.Node, time.Now())
+				})
 			}
-			printHealth(cmd.OutOrStdout(), pools, node, time.Now())
-			return nil
+			return runCall(cmd, &f, (*api.Client).Pools, func(w io.Writer, l api.PoolList) {
+				printHealth(w, l.Pools, l.Node, time.Now())
+			})
 		},
 	}
-	cf.add(c)
-	c.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	f.add(c)
 	return c
 }
 
@@ -198,8 +174,7 @@ func ago(d time.Duration) string {
 
 func newEventsCmd() *cobra.Command {
 	var (
-		cf     clientFlags
-		output string
+		f      callFlags
 		after  uint64
 		limit  int
 		follow bool
@@ -215,38 +190,28 @@ reconnecting (and resuming after the last event shown) when the node
 restarts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
+			// -o before --limit: runCall checks it again, too late for
+			// that order and for --follow.
+			if err := checkOutput(f.output); err != nil {
 				return err
 			}
 			if limit < 1 || limit > api.MaxEventLimit {
 				return fmt.Errorf("%w: --limit %d: want 1 to %d", errUsage, limit, api.MaxEventLimit)
 			}
 			if follow {
-				client, ctx, cancel, err := cf.streamClient(cmd.Context())
+				client, ctx, cancel, err := f.streamClient(cmd.Context())
 				if err != nil {
 					return err
 				}
 				defer cancel()
-				return followEvents(ctx, client, cmd.OutOrStdout(), cmd.ErrOrStderr(), after, output == "json")
+				return followEvents(ctx, client, cmd.OutOrStdout(), cmd.ErrOrStderr(), after, f.output == "json")
 			}
-			client, ctx, cancel, err := cf.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			l, err := client.Events(ctx, after, limit)
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				return writeJSON(cmd.OutOrStdout(), l)
-			}
-			printEvents(cmd.OutOrStdout(), l)
-			return nil
+			return runCall(cmd, &f, func(client *api.Client, ctx context.Context) (api.EventList, error) {
+				return client.Events(ctx, after, limit)
+			}, printEvents)
 		},
 	}
-	cf.add(c)
-	c.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	f.add(c)
 	c.Flags().Uint64Var(&after, "after", 0, "list the events after this index")
 	c.Flags().IntVar(&limit, "limit", api.DefaultEventLimit, "list at most this many events")
 	c.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new events as they happen (one per line; -o json: one JSON object per line)")

@@ -11,36 +11,16 @@ import (
 )
 
 func newMembersCmd() *cobra.Command {
-	var (
-		cf     clientFlags
-		output string
-	)
+	var f callFlags
 	c := &cobra.Command{
 		Use:   "members",
 		Short: "List the cluster's members",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			client, ctx, cancel, err := cf.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			ms, err := client.Members(ctx)
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				return writeJSON(cmd.OutOrStdout(), ms)
-			}
-			printMembers(cmd.OutOrStdout(), ms)
-			return nil
+			return runCall(cmd, &f, (*api.Client).Members, printMembers)
 		},
 	}
-	cf.add(c)
-	c.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	f.add(c)
 
 	var rcf clientFlags
 	remove := &cobra.Command{

@@ -19,37 +19,25 @@ import (
 // its result: a sentence by default, the JSON result with -o json.
 func overrideCmd(use, short, long string, args cobra.PositionalArgs, add func(*cobra.Command),
 	call func(ctx context.Context, c *api.Client, args []string) (string, policy.OverrideResult, error)) *cobra.Command {
-	var (
-		cf     clientFlags
-		output string
-	)
+	var f callFlags
 	c := &cobra.Command{
 		Use:   use,
 		Short: short,
 		Long:  long,
 		Args:  args,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			client, ctx, cancel, err := cf.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			done, res, err := call(ctx, client, args)
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				return writeJSON(cmd.OutOrStdout(), res)
-			}
-			printResult(cmd.OutOrStdout(), done, res)
-			return nil
+			var done string
+			return runCall(cmd, &f, func(client *api.Client, ctx context.Context) (policy.OverrideResult, error) {
+				var res policy.OverrideResult
+				var err error
+				done, res, err = call(ctx, client, args)
+				return res, err
+			}, func(w io.Writer, res policy.OverrideResult) {
+				printResult(w, done, res)
+			})
 		},
 	}
-	cf.add(c)
-	c.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	f.add(c)
 	if add != nil {
 		add(c)
 	}
@@ -237,36 +225,18 @@ refused unless --force. Needs a token with the operate role.`,
 }
 
 func newOverridesCmd() *cobra.Command {
-	var (
-		cf     clientFlags
-		output string
-	)
+	var f callFlags
 	c := &cobra.Command{
 		Use:   "overrides",
 		Short: "List the operator overrides in force (pins, drains, forces)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			client, ctx, cancel, err := cf.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			l, err := client.Overrides(ctx)
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				return writeJSON(cmd.OutOrStdout(), l)
-			}
-			printOverrides(cmd.OutOrStdout(), l.Overrides, time.Now())
-			return nil
+			return runCall(cmd, &f, (*api.Client).Overrides, func(w io.Writer, l api.OverrideList) {
+				printOverrides(w, l.Overrides, time.Now())
+			})
 		},
 	}
-	cf.add(c)
-	c.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	f.add(c)
 	return c
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -148,6 +149,52 @@ func (f *clientFlags) streamClient(ctx context.Context) (*api.Client, context.Co
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	return c, ctx, cancel, nil
+}
+
+// callFlags are the flags of a client command that prints one answer:
+// the clientFlags and -o table|json.
+type callFlags struct {
+	clientFlags
+	output string
+}
+
+// add registers the clientFlags and -o on c.
+func (f *callFlags) add(c *cobra.Command) {
+	f.clientFlags.add(c)
+	c.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table or json")
+}
+
+// runCall is the body of a client command that prints one answer: it
+// checks -o, makes one API call with fetch (a method expression such as
+// (*api.Client).Status, or a closure over the command's arguments) within
+// --timeout, and prints the answer as indented JSON with -o json, else
+// with table.
+func runCall[T any](cmd *cobra.Command, f *callFlags, fetch func(*api.Client, context.Context) (T, error),
+	table func(io.Writer, T)) error {
+	if err := checkOutput(f.output); err != nil {
+		return err
+	}
+	client, ctx, cancel, err := f.client(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	v, err := fetch(client, ctx)
+	if err != nil {
+		return err
+	}
+	if f.output == "json" {
+		return writeJSON(cmd.OutOrStdout(), v)
+	}
+	table(cmd.OutOrStdout(), v)
+	return nil
+}
+
+// writeJSON writes v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // checkOutput validates -o.

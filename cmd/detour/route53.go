@@ -29,10 +29,7 @@ func newRoute53Cmd() *cobra.Command {
 }
 
 func newRoute53StatusCmd() *cobra.Command {
-	var (
-		cf     clientFlags
-		output string
-	)
+	var f callFlags
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Show the sync state of every name the leader publishes to Route 53",
@@ -41,27 +38,12 @@ pending (change id, since when), error or refused (with Route 53's messages),
 unknown (not reconciled yet). Any node answers: a follower asks the leader.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			client, ctx, cancel, err := cf.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			st, err := client.Route53(ctx)
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				return writeJSON(cmd.OutOrStdout(), st)
-			}
-			printRoute53(cmd.OutOrStdout(), st, time.Now())
-			return nil
+			return runCall(cmd, &f, (*api.Client).Route53, func(w io.Writer, st api.Route53Status) {
+				printRoute53(w, st, time.Now())
+			})
 		},
 	}
-	cf.add(c)
-	c.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	f.add(c)
 	return c
 }
 

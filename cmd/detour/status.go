@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -14,36 +13,16 @@ import (
 )
 
 func newStatusCmd() *cobra.Command {
-	var (
-		cf     clientFlags
-		output string
-	)
+	var f callFlags
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Show the status of the node that --api names",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			client, ctx, cancel, err := cf.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cancel()
-			st, err := client.Status(ctx)
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				return writeJSON(cmd.OutOrStdout(), st)
-			}
-			printStatus(cmd.OutOrStdout(), st)
-			return nil
+			return runCall(cmd, &f, (*api.Client).Status, printStatus)
 		},
 	}
-	cf.add(c)
-	c.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	f.add(c)
 	return c
 }
 
@@ -104,13 +83,6 @@ func degradedText(st api.Status) string {
 		s += fmt.Sprintf("; degraded nodes: %s", strings.Join(st.DegradedNodes, ", "))
 	}
 	return s
-}
-
-// writeJSON writes v as indented JSON.
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func errUsageOutput(o, want string) error {
