@@ -19,6 +19,7 @@ import (
 
 	"github.com/detour-dns/detour/api"
 	"github.com/detour-dns/detour/internal/testutil"
+	"github.com/detour-dns/detour/route53/route53test"
 )
 
 // Ports every node binds on its own address.
@@ -90,6 +91,11 @@ func (n *node) start(t testing.TB, bin string) {
 	// ip netns exec execs the binary: the PID is detour's, signals go
 	// straight to it. Pdeathsig kills it if the test process dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// The Route 53 stand-in checks no signature, but the SDK signs, so
+	// it gets static keys and nothing from this machine's AWS setup.
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=standin", "AWS_SECRET_ACCESS_KEY=standin",
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent",
+		"AWS_PROFILE=", "AWS_ENDPOINT_URL_ROUTE_53=")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -187,6 +193,40 @@ type cluster struct {
 	backends []*backend
 	hc       *http.Client // dials from the client namespace
 	spec     []byte       // the fixture, with REGISTER in place
+	r53      *route53test.Server
+	r53Zone  string // the hosted zone ID of example.com. in the stand-in
+}
+
+// standinAddr is where the Route 53 stand-in listens, in the client
+// namespace; every node publishes to it while it leads.
+var standinAddr = clientIP + ":8060"
+
+// startStandin serves the Route 53 stand-in (zone example.com.) from the
+// client namespace until the test ends.
+func (c *cluster) startStandin(t *testing.T) {
+	t.Helper()
+	std, err := route53test.New(route53test.Options{Zones: []string{"example.com."}})
+	if err != nil {
+		t.Fatalf("route 53 stand-in: %v", err)
+	}
+	ln, err := listen(c.lab.ns("cl"), standinAddr)
+	if err != nil {
+		t.Fatalf("route 53 stand-in listener: %v", err)
+	}
+	srv := &http.Server{Handler: std.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close(); <-done; _ = std.Close() })
+	c.r53, c.r53Zone = std, std.Zones()[0].ID
+}
+
+// published returns the addresses of www.example.com. A in the stand-in.
+func (c *cluster) published() []string {
+	rs, ok := c.r53.RecordSet(c.r53Zone, "www.example.com.", "A", "")
+	if !ok {
+		return nil
+	}
+	return rs.ResourceRecords
 }
 
 // client returns an API client of node n that connects from the client
@@ -240,6 +280,7 @@ func startCluster(t *testing.T, l *lab) *cluster {
 	tr := &http.Transport{DialContext: dialer(l.ns("cl")), MaxIdleConnsPerHost: 8, IdleConnTimeout: 5 * time.Second}
 	c.hc = &http.Client{Transport: tr}
 	t.Cleanup(tr.CloseIdleConnections)
+	c.startStandin(t)
 	for i := range 3 {
 		b, err := startBackend(l.backendNS(i), fmt.Sprintf("%s:%d", backendIP(i), backendPort))
 		if err != nil {
@@ -270,7 +311,14 @@ raft:
   apply_timeout: 3s
 probe:
   source_address: %s
-`, n.id, i+1, n.dir, n.ip, dnsPort, n.ip, apiPort, n.ip, raftPort, n.ip)
+route53:
+  enabled: true
+  endpoint: http://%s
+  rate: 50
+  burst: 5
+  resync_interval: 5s
+  poll_interval: 100ms
+`, n.id, i+1, n.dir, n.ip, dnsPort, n.ip, apiPort, n.ip, raftPort, n.ip, standinAddr)
 		if err := os.WriteFile(n.cfg, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
