@@ -100,7 +100,7 @@ func TestFaults(t *testing.T) {
 		}
 	}
 	t.Run("Route 53 stand-in converges after faults", func(t *testing.T) {
-		r := &result{name: "Route 53 stand-in converges after faults", leader: "-", verdict: "-"}
+		r := &result{name: "Route 53 stand-in converges after faults", leader: "-", failover: "-", verdict: "-"}
 		s.res = append(s.res, r)
 		start := time.Now()
 		testutil.WaitFor(t, 30*time.Second, func() bool {
