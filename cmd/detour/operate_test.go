@@ -42,9 +42,11 @@ func (w *signalWriter) String() string {
 	return w.b.String()
 }
 
-func TestCLI_Operator(t *testing.T) {
-	c := daemontest.Start(t, 1, testutil.Logger(t, slog.LevelWarn))
-	url := c.Nodes[0].D.APIURL()
+// startWithExample starts a one-node cluster logging at level and above,
+// applies the example spec, and returns the cluster and its API URL.
+func startWithExample(t *testing.T, level slog.Level) (*daemontest.Cluster, string) {
+	t.Helper()
+	c := daemontest.Start(t, 1, testutil.Logger(t, level))
 	example, err := os.ReadFile("../../policy/testdata/example.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +54,11 @@ func TestCLI_Operator(t *testing.T) {
 	if _, err := c.Nodes[0].Client.ApplySpec(t.Context(), example, false); err != nil {
 		t.Fatal(err)
 	}
+	return c, c.Nodes[0].D.APIURL()
+}
+
+func TestCLI_Operator(t *testing.T) {
+	c, url := startWithExample(t, slog.LevelWarn)
 
 	// Follow the events from now on in the background.
 	l, err := c.Nodes[0].Client.Events(t.Context(), 0, 1000)
@@ -168,15 +175,7 @@ func TestCLI_ServerRefusesAnOpenAPIWithoutTokens(t *testing.T) {
 }
 
 func TestCLI_FollowReconnects(t *testing.T) {
-	c := daemontest.Start(t, 1, testutil.Logger(t, slog.LevelError))
-	url := c.Nodes[0].D.APIURL()
-	example, err := os.ReadFile("../../policy/testdata/example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Nodes[0].Client.ApplySpec(t.Context(), example, false); err != nil {
-		t.Fatal(err)
-	}
+	c, url := startWithExample(t, slog.LevelError)
 	out := &signalWriter{want: "spec_applied", seen: make(chan struct{})}
 	errw := &signalWriter{want: "reconnecting", seen: make(chan struct{})}
 	ctx, stop := context.WithCancel(t.Context())
