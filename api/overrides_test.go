@@ -23,52 +23,40 @@ import (
 var fakeNow = time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 
 func (f *fakeCluster) SetOverride(ctx context.Context, r api.OverrideRequest) (policy.OverrideResult, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.notLeader(); err != nil {
-		return policy.OverrideResult{}, err
-	}
 	o := policy.Override{Kind: r.Kind, Pool: r.Pool, Endpoint: r.Endpoint, State: r.State, Actor: r.Actor,
 		Reason: r.Reason, Created: fakeNow}
 	if r.ExpiresIn > 0 {
 		e := fakeNow.Add(r.ExpiresIn)
 		o.Expires = &e
 	}
-	next := *f.state
-	res, err := next.SetOverride(policy.SetOverrideCommand{Override: o, RequireHealthy: r.RequireHealthy, Force: r.Force}, f.state.Index+1)
-	if err != nil {
-		return res, err
-	}
-	next.Index++
-	f.state = &next
-	return res, nil
+	return f.write(func(next *policy.State, index uint64) (policy.OverrideResult, error) {
+		return next.SetOverride(policy.SetOverrideCommand{Override: o, RequireHealthy: r.RequireHealthy, Force: r.Force}, index)
+	})
 }
 
 func (f *fakeCluster) ClearOverride(ctx context.Context, r api.OverrideRequest) (policy.OverrideResult, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.notLeader(); err != nil {
-		return policy.OverrideResult{}, err
-	}
-	next := *f.state
-	res, err := next.ClearOverride(policy.ClearOverrideCommand{Kind: r.Kind, Pool: r.Pool, Endpoint: r.Endpoint,
-		Actor: r.Actor, Reason: r.Reason, At: fakeNow}, f.state.Index+1)
-	if err != nil {
-		return res, err
-	}
-	next.Index++
-	f.state = &next
-	return res, nil
+	return f.write(func(next *policy.State, index uint64) (policy.OverrideResult, error) {
+		return next.ClearOverride(policy.ClearOverrideCommand{Kind: r.Kind, Pool: r.Pool, Endpoint: r.Endpoint,
+			Actor: r.Actor, Reason: r.Reason, At: fakeNow}, index)
+	})
 }
 
 func (f *fakeCluster) Failback(ctx context.Context, r api.OverrideRequest) (policy.OverrideResult, error) {
+	return f.write(func(next *policy.State, index uint64) (policy.OverrideResult, error) {
+		return next.Failback(policy.FailbackCommand{Pool: r.Pool, Actor: r.Actor, Reason: r.Reason, At: fakeNow}, index)
+	})
+}
+
+// write applies op to a copy of the state at the next index and keeps the
+// copy only when op succeeds; a follower refuses.
+func (f *fakeCluster) write(op func(next *policy.State, index uint64) (policy.OverrideResult, error)) (policy.OverrideResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.notLeader(); err != nil {
 		return policy.OverrideResult{}, err
 	}
 	next := *f.state
-	res, err := next.Failback(policy.FailbackCommand{Pool: r.Pool, Actor: r.Actor, Reason: r.Reason, At: fakeNow}, f.state.Index+1)
+	res, err := op(&next, f.state.Index+1)
 	if err != nil {
 		return res, err
 	}
