@@ -52,7 +52,17 @@ func startNode(t *testing.T, mod func(*config.DNS)) (*daemontest.Node, *fakeReso
 		t.Fatal(err)
 	}
 	c.WaitSpecVersion(1, 10*time.Second)
-	return c.Nodes[0], res
+	n := c.Nodes[0]
+	// The DNS server compiles a new state on its own goroutine: wait for
+	// the zone's SOA (a response kind and name of its own, so that the
+	// bursts below start with full buckets).
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		m := new(dns.Msg)
+		m.SetQuestion("example.test.", dns.TypeSOA)
+		r, _, err := (&dns.Client{Net: "udp", Timeout: time.Second}).Exchange(m, n.D.DNSAddr().String())
+		return err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) == 1
+	}, "the DNS server to serve example.test.")
+	return n, res
 }
 
 // burst sends n identical A queries for name over one UDP socket and
