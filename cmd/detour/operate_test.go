@@ -36,6 +36,20 @@ func (w *signalWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// wait waits up to 10s for the output to contain want; else the test
+// fails with msg and the output so far.
+func (w *signalWriter) wait(t *testing.T, msg string) {
+	t.Helper()
+	w.mu.Lock()
+	seen := w.seen
+	w.mu.Unlock()
+	select {
+	case <-seen:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s:\n%s", msg, w.String())
+	}
+}
+
 func (w *signalWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -140,11 +154,7 @@ func TestCLI_Operator(t *testing.T) {
 		}
 	})
 	t.Run("events --follow printed every change as it happened", func(t *testing.T) {
-		select {
-		case <-follow.seen:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no override_cleared line from events --follow:\n%s", follow.String())
-		}
+		follow.wait(t, "no override_cleared line from events --follow")
 		stop()
 		if code := <-followed; code != 0 {
 			t.Errorf("events --follow exit %d", code)
@@ -186,11 +196,7 @@ func TestCLI_FollowReconnects(t *testing.T) {
 	// Restart the node: the stream ends with the shutdown, the CLI
 	// reconnects to the same address and prints what happens next.
 	c.StopNode(0)
-	select {
-	case <-errw.seen:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no reconnect note:\n%s", errw.String())
-	}
+	errw.wait(t, "no reconnect note")
 	c.StartNode(0)
 	testutil.WaitFor(t, 10*time.Second, func() bool { return c.Nodes[0].D.Node().IsLeader() }, "node1 leads again")
 	out.mu.Lock()
@@ -200,11 +206,7 @@ func TestCLI_FollowReconnects(t *testing.T) {
 		_, err := c.Nodes[0].Client.Failover(t.Context(), "www.example.test", api.FailoverBody{To: "eu-west-1", Reason: "after-restart"})
 		return err == nil
 	}, "a failover after the restart")
-	select {
-	case <-out.seen:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("the event after the restart was not printed:\n%s", out.String())
-	}
+	out.wait(t, "the event after the restart was not printed")
 	stop()
 	if code := <-done; code != 0 {
 		t.Errorf("events --follow exit %d: %s", code, errw.String())
