@@ -21,10 +21,17 @@ type fsm struct {
 	logger   *slog.Logger
 	handlers map[msgType]handler // built by newFSM, read-only afterwards
 
-	state atomic.Pointer[policy.State] // never nil
+	state atomic.Pointer[policy.State] // the last applied state; never nil
 
-	mu     sync.Mutex    // guards notify; held while storing state so Watch pairs them
-	notify chan struct{} // closed and replaced at every publish
+	// holdUntil, when not 0, is the log index a restarted node must
+	// apply before its states become visible: replaying its own log, it
+	// would otherwise show every intermediate state (answers that were
+	// true minutes ago) to DNS clients. See holdVisible.
+	holdUntil atomic.Uint64
+
+	mu      sync.Mutex                   // guards notify and visible's stores; Watch pairs them
+	visible atomic.Pointer[policy.State] // what State and Watch hand out; never nil
+	notify  chan struct{}                // closed and replaced whenever visible changes
 
 	restores   atomic.Uint64         // snapshots restored since start
 	restoreErr atomic.Pointer[error] // the last failed restore's error
@@ -46,6 +53,7 @@ var _ raft.FSM = (*fsm)(nil)
 func newFSM(logger *slog.Logger) *fsm {
 	f := &fsm{logger: logger, notify: make(chan struct{})}
 	f.state.Store(&policy.State{})
+	f.visible.Store(f.state.Load())
 	f.handlers = map[msgType]handler{
 		initClusterType:   {"init cluster", applyInitCluster},
 		applySpecType:     {"apply spec", applySpec},
@@ -204,25 +212,70 @@ func applyFailback(next *policy.State, index uint64, payload []byte) any {
 	return overrideResponse(next.Failback(c, index))
 }
 
-// publish makes s the current state and wakes everyone waiting in Watch.
-// s must not be modified afterwards.
+// publish makes s the applied state and, unless a replay hold keeps it
+// back, the visible one, waking everyone waiting in Watch. s must not be
+// modified afterwards.
 func (f *fsm) publish(s *policy.State) {
-	f.mu.Lock()
 	f.state.Store(s)
+	if hold := f.holdUntil.Load(); hold != 0 {
+		if s.Index < hold {
+			return
+		}
+		f.endHold("replayed the log")
+		return
+	}
+	f.show(s)
+}
+
+// show makes s visible and wakes the watchers.
+func (f *fsm) show(s *policy.State) {
+	f.mu.Lock()
+	f.visible.Store(s)
 	close(f.notify)
 	f.notify = make(chan struct{})
 	f.mu.Unlock()
 }
 
-// current returns the published state; never nil.
-func (f *fsm) current() *policy.State { return f.state.Load() }
+// holdVisible keeps applied states from becoming visible until the state
+// of index until has been applied (or endHold is called): a restarted node
+// replays its own log in large batches, and a DNS client asking in the
+// middle would get an answer the cluster gave long ago. The restored
+// snapshot stays visible meanwhile.
+func (f *fsm) holdVisible(until uint64) {
+	if until > f.state.Load().Index {
+		f.holdUntil.Store(until)
+	}
+}
 
-// watch returns the published state and a channel closed when a newer one
-// is published.
+// endHold makes the applied state visible and stops holding.
+func (f *fsm) endHold(why string) {
+	if f.holdUntil.Swap(0) == 0 {
+		return
+	}
+	f.mu.Lock()
+	s := f.state.Load()
+	f.visible.Store(s)
+	close(f.notify)
+	f.notify = make(chan struct{})
+	f.mu.Unlock()
+	f.logger.Info("serving the replicated state", "index", s.Index, "reason", why)
+}
+
+// holding reports whether a replay hold is in force.
+func (f *fsm) holding() bool { return f.holdUntil.Load() != 0 }
+
+// applied returns the last applied state; never nil. The node's own
+// decisions (leader tasks, joins) use it.
+func (f *fsm) applied() *policy.State { return f.state.Load() }
+
+// current returns the visible state; never nil.
+func (f *fsm) current() *policy.State { return f.visible.Load() }
+
+// watch returns the visible state and a channel closed when it changes.
 func (f *fsm) watch() (*policy.State, <-chan struct{}) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.state.Load(), f.notify
+	return f.visible.Load(), f.notify
 }
 
 // Snapshot captures the current state; the encoding happens in Persist,
@@ -250,7 +303,14 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		f.restoreErr.Store(&err)
 		return err
 	}
-	f.publish(s)
+	// A restored snapshot is a state the cluster committed as a whole:
+	// show it even while a replay hold keeps the log's states back.
+	f.state.Store(s)
+	if hold := f.holdUntil.Load(); hold != 0 && s.Index >= hold {
+		f.endHold("restored a snapshot past the replay")
+	} else {
+		f.show(s)
+	}
 	f.restores.Add(1)
 	f.logger.Info("restored snapshot", "index", s.Index, "spec_version", s.SpecVersion)
 	return nil

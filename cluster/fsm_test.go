@@ -501,3 +501,66 @@ func TestNode_StateBeforeStart(t *testing.T) {
 		t.Errorf("Start after Close = %v, want ErrClosed", err)
 	}
 }
+
+// A restarted node replaying its own log shows no state between the one it
+// restored and the end of the replay: a DNS client asking mid-replay would
+// otherwise get an answer the cluster gave long ago.
+func TestFSM_ReplayHoldShowsNoIntermediateState(t *testing.T) {
+	f := newFSM(slog.New(slog.DiscardHandler))
+	f.holdVisible(3)
+	if !f.holding() {
+		t.Fatal("holdVisible(3) on an empty state does not hold")
+	}
+	shown, changed := f.watch()
+
+	applyCmd(t, f, 1, initClusterType, initClusterCmd{ClusterID: "c1"})
+	applyCmd(t, f, 2, applySpecType, applySpecCmd{Spec: testSpec(1, 2)})
+	if got := f.applied().Index; got != 2 {
+		t.Fatalf("applied index = %d, want 2", got)
+	}
+	if got := f.current(); got != shown {
+		t.Fatalf("visible state moved to index %d during the replay", got.Index)
+	}
+	select {
+	case <-changed:
+		t.Fatal("watchers woken during the replay")
+	default:
+	}
+
+	applyCmd(t, f, 3, applySpecType, applySpecCmd{Spec: testSpec(2, 2)})
+	select {
+	case <-changed:
+	default:
+		t.Fatal("watchers not woken at the end of the replay")
+	}
+	if got := f.current(); got.Index != 3 || got.SpecVersion != 2 {
+		t.Fatalf("visible after the replay: index %d spec version %d, want 3 and 2", got.Index, got.SpecVersion)
+	}
+	if f.holding() {
+		t.Fatal("still holding after applying the hold's index")
+	}
+
+	// Later states are shown one by one again.
+	_, changed = f.watch()
+	applyCmd(t, f, 4, applySpecType, applySpecCmd{Spec: testSpec(3, 2)})
+	select {
+	case <-changed:
+	default:
+		t.Fatal("watchers not woken after the replay ended")
+	}
+}
+
+// endHold shows the applied state at once: the replay loop calls it when
+// the log's tail was never committed and applying cannot reach the hold.
+func TestFSM_EndHoldShowsAppliedState(t *testing.T) {
+	f := newFSM(slog.New(slog.DiscardHandler))
+	f.holdVisible(10)
+	applyCmd(t, f, 1, initClusterType, initClusterCmd{ClusterID: "c1"})
+	if f.current().Index != 0 {
+		t.Fatal("state shown during the hold")
+	}
+	f.endHold("test")
+	if got := f.current().Index; got != 1 || f.holding() {
+		t.Fatalf("after endHold: visible index %d, holding %v; want 1, false", got, f.holding())
+	}
+}

@@ -80,7 +80,7 @@ func (n *Node) establish(ctx context.Context, r *raft.Raft) error {
 	if err != nil {
 		return n.writeErr("barrier", err)
 	}
-	if n.fsm.current().ClusterID == "" {
+	if n.fsm.applied().ClusterID == "" {
 		id := newClusterID()
 		wctx, cancel := n.writeCtx(ctx)
 		_, err := n.propose(wctx, "init cluster", initClusterType, initClusterCmd{ClusterID: id})

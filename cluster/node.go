@@ -37,6 +37,7 @@ type Node struct {
 	raft      *raft.Raft
 	store     *guardedStore
 	transport raft.Transport
+	streams   *trackingLayer     // the transport's connections; nil with newTransport
 	advertise string             // the address other nodes dial
 	clusterID string             // from the identity file, until the state knows it
 	stop      context.CancelFunc // stops the node's goroutines
@@ -180,6 +181,13 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("read raft state: %w", err)
 	}
+	if existing {
+		last, err := lastCommandIndex(store)
+		if err != nil {
+			return fmt.Errorf("read raft log: %w", err)
+		}
+		n.fsm.holdVisible(last)
+	}
 	// A small cache of the newest entries spares raft from reading (and
 	// decoding) from bbolt the entry it just wrote whenever it replicates
 	// the next one; health reports of a large outage are megabytes each.
@@ -188,14 +196,14 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	r, err := raft.NewRaft(rc, n.fsm, logs, store, snaps, trans)
 	if fatal := snaps.endStart(err); fatal != nil {
 		if err == nil {
-			stopRaft(r, store)
+			stopRaft(r, store, n.streams)
 		}
 		return fmt.Errorf("start raft: %w", fatal)
 	}
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
-	undo = append(undo, func() { stopRaft(r, store) })
+	undo = append(undo, func() { stopRaft(r, store, n.streams) })
 	n.raft = r
 
 	if c.Bootstrap && !existing {
@@ -212,9 +220,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	n.stop = stop
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.leaderLoop(runCtx, r, notify)
 	go n.identityLoop(runCtx, id)
+	go n.replayLoop(runCtx, r)
 	n.logger.Info("node started", "raft_addr", n.advertise, "existing_state", existing)
 	return nil
 }
@@ -222,9 +231,17 @@ func (n *Node) Start(ctx context.Context) (err error) {
 // stopRaft shuts r down. It aborts a pending retry in store first, which
 // would otherwise hold raft's main loop (and the shutdown) for as long as
 // the disk fails.
-func stopRaft(r *raft.Raft, store *guardedStore) error {
+//
+// Once the shutdown has begun it closes every connection of streams (when
+// not nil): a replication goroutine blocked writing to a peer that stopped
+// reading would otherwise hold the shutdown for the transport's whole I/O
+// timeout (10 s), and a SIGTERM with it.
+func stopRaft(r *raft.Raft, store *guardedStore, streams *trackingLayer) error {
 	f := r.Shutdown()
 	store.abort()
+	if streams != nil {
+		streams.closeConns()
+	}
 	return f.Error()
 }
 
@@ -238,15 +255,24 @@ func (n *Node) openTransport(hlog hclog.Logger) (raft.Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc := &raft.NetworkTransportConfig{MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog.Named("transport")}
+	var layer raft.StreamLayer
 	if n.cfg.TLS != nil {
-		return n.openTLSTransport(adv, tc)
+		if layer, err = n.openTLSLayer(adv); err != nil {
+			return nil, err
+		}
+	} else {
+		if layer, err = newTCPStreamLayer(n.cfg.RaftAddr, adv); err != nil {
+			return nil, fmt.Errorf("bind raft transport on %s: %w", n.cfg.RaftAddr, err)
+		}
 	}
-	trans, err := raft.NewTCPTransportWithConfig(n.cfg.RaftAddr, adv, tc)
-	if err != nil {
-		return nil, fmt.Errorf("bind raft transport on %s: %w", n.cfg.RaftAddr, err)
-	}
-	return trans, nil
+	tracked := newTrackingLayer(layer)
+	n.streams = tracked
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  tracked,
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  hlog.Named("transport"),
+	}), nil
 }
 
 // closeTransport closes t and, for the TCP transport, its pooled outbound
@@ -292,12 +318,12 @@ func (n *Node) Close() error {
 		return nil
 	}
 	n.closed = true
-	r, trans, store, stop := n.raft, n.transport, n.store, n.stop
+	r, trans, store, stop, streams := n.raft, n.transport, n.store, n.stop, n.streams
 	n.mu.Unlock()
 
 	var errs []error
 	if r != nil {
-		if err := stopRaft(r, store); err != nil {
+		if err := stopRaft(r, store, streams); err != nil {
 			errs = append(errs, fmt.Errorf("stop raft: %w", err))
 		}
 	}
@@ -344,7 +370,7 @@ func (n *Node) ID() string { return n.cfg.NodeID }
 // ClusterID returns the ID of the cluster this node belongs to, or "" while
 // it does not know yet (a new node before it has joined).
 func (n *Node) ClusterID() string {
-	if id := n.fsm.current().ClusterID; id != "" {
+	if id := n.fsm.applied().ClusterID; id != "" {
 		return id
 	}
 	n.mu.Lock()
@@ -372,7 +398,7 @@ func (n *Node) Leader() (id, apiAddr string) {
 	}
 	_, sid := r.LeaderWithID()
 	id = string(sid)
-	return id, n.fsm.current().Members[id].APIAddr
+	return id, n.fsm.applied().Members[id].APIAddr
 }
 
 // IsLeader reports whether this node is the leader right now.
@@ -523,3 +549,66 @@ func waitFuture(ctx context.Context, f raft.Future) error {
 		return ctx.Err()
 	}
 }
+
+// maxReplayScan bounds how far back lastCommandIndex looks for a command
+// among the entries Raft writes itself (no-ops, configurations).
+const maxReplayScan = 1024
+
+// lastCommandIndex returns the index of the newest command entry in logs,
+// or 0 when the newest maxReplayScan entries hold none.
+func lastCommandIndex(logs raft.LogStore) (uint64, error) {
+	first, err := logs.FirstIndex()
+	if err != nil {
+		return 0, err
+	}
+	last, err := logs.LastIndex()
+	if err != nil {
+		return 0, err
+	}
+	for i := last; i >= first && i > 0 && last-i < maxReplayScan; i-- {
+		var l raft.Log
+		if err := logs.GetLog(i, &l); err != nil {
+			if errors.Is(err, raft.ErrLogNotFound) {
+				continue
+			}
+			return 0, err
+		}
+		if l.Type == raft.LogCommand {
+			return i, nil
+		}
+	}
+	return 0, nil
+}
+
+// replayLoop ends the replay hold of a restarted node whose log holds
+// entries the cluster never committed (a new leader replaced them), so
+// that applying can never reach the hold's index: once a leader is known,
+// everything it committed is applied and nothing has been applied for a
+// second, the node shows what it has.
+func (n *Node) replayLoop(ctx context.Context, r *raft.Raft) {
+	defer n.wg.Done()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var last uint64
+	since := time.Now()
+	for n.fsm.holding() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		applied := r.AppliedIndex()
+		if applied != last {
+			last, since = applied, time.Now()
+			continue
+		}
+		if addr, _ := r.LeaderWithID(); addr != "" && applied >= r.CommitIndex() && time.Since(since) >= time.Second {
+			n.fsm.endHold("caught up with the leader's commit index")
+		}
+	}
+}
+
+// Replaying reports whether the node, restarted, is still replaying its
+// own log: until it has, State and Watch show the state it restored, not
+// the intermediate states of the replay.
+func (n *Node) Replaying() bool { return n.fsm.holding() }

@@ -267,7 +267,7 @@ func memberCheck(members func() [][2]string) func(*x509.Certificate) error {
 // state and the Raft configuration.
 func (n *Node) raftMembers() [][2]string {
 	var out [][2]string
-	for _, m := range n.fsm.current().Members {
+	for _, m := range n.fsm.applied().Members {
 		out = append(out, [2]string{m.ID, m.RaftAddr})
 	}
 	if r, err := n.running(); err == nil {
@@ -281,12 +281,7 @@ func (n *Node) raftMembers() [][2]string {
 	return out
 }
 
-// openTLSTransport builds the Raft transport over mutual TLS.
-func (n *Node) openTLSTransport(adv net.Addr, cfg *raft.NetworkTransportConfig) (raft.Transport, error) {
-	layer, err := newTLSStreamLayer(n.cfg.RaftAddr, adv, n.cfg.TLS, memberCheck(n.raftMembers), n.logger.With("component", "raft-tls"))
-	if err != nil {
-		return nil, err
-	}
-	cfg.Stream = layer
-	return raft.NewNetworkTransportWithConfig(cfg), nil
+// openTLSLayer binds the Raft stream layer over mutual TLS.
+func (n *Node) openTLSLayer(adv net.Addr) (raft.StreamLayer, error) {
+	return newTLSStreamLayer(n.cfg.RaftAddr, adv, n.cfg.TLS, memberCheck(n.raftMembers), n.logger.With("component", "raft-tls"))
 }

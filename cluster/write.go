@@ -58,7 +58,7 @@ func (n *Node) leaderRaft(ctx context.Context) (*raft.Raft, error) {
 
 // notLeader returns the error for a write sent to a follower of leaderID.
 func (n *Node) notLeader(leaderID string) *NotLeaderError {
-	return &NotLeaderError{LeaderID: leaderID, LeaderAPIAddr: n.fsm.current().Members[leaderID].APIAddr}
+	return &NotLeaderError{LeaderID: leaderID, LeaderAPIAddr: n.fsm.applied().Members[leaderID].APIAddr}
 }
 
 // writeErr maps an error of a raft future to ours, prefixed with op.
@@ -211,7 +211,7 @@ func (n *Node) Join(ctx context.Context, req JoinRequest) error {
 			}
 		}
 	}
-	if cur, ok := n.fsm.current().Members[req.ID]; ok && cur == m {
+	if cur, ok := n.fsm.applied().Members[req.ID]; ok && cur == m {
 		return nil
 	}
 	_, err = n.propose(ctx, op, upsertMemberType, upsertMemberCmd{Member: m, At: time.Now()})
@@ -239,7 +239,7 @@ func (n *Node) Remove(ctx context.Context, id string) error {
 	for _, s := range servers {
 		inConfig = inConfig || string(s.ID) == id
 	}
-	_, recorded := n.fsm.current().Members[id]
+	_, recorded := n.fsm.applied().Members[id]
 	if !inConfig && !recorded {
 		return fmt.Errorf("%s: %w", op, ErrUnknownMember)
 	}
@@ -327,7 +327,7 @@ func (n *Node) AnnounceSelf(ctx context.Context) error {
 	ctx, cancel := n.writeCtx(ctx)
 	defer cancel()
 	m := policy.Member{ID: n.cfg.NodeID, Region: n.cfg.Region, RaftAddr: n.RaftAddr(), APIAddr: n.cfg.APIAddr, Voter: true}
-	if cur, ok := n.fsm.current().Members[m.ID]; ok && cur == m {
+	if cur, ok := n.fsm.applied().Members[m.ID]; ok && cur == m {
 		return nil
 	}
 	_, err := n.propose(ctx, "announce self", upsertMemberType, upsertMemberCmd{Member: m, At: time.Now()})
@@ -355,7 +355,7 @@ func (n *Node) syncVoters(ctx context.Context) error {
 	for _, s := range servers {
 		voter[string(s.ID)] = s.Suffrage == raft.Voter
 	}
-	members := n.fsm.current().Members
+	members := n.fsm.applied().Members
 	for _, id := range slices.Sorted(maps.Keys(members)) {
 		m := members[id]
 		if m.Voter == voter[id] {
@@ -412,7 +412,7 @@ func (n *Node) ReportViews(ctx context.Context, r ViewReport) error {
 	if len(views) == 0 && r.Degraded == nil && !r.Full {
 		return nil // nothing to report
 	}
-	if _, ok := n.fsm.current().Members[r.Node]; !ok && n.IsLeader() {
+	if _, ok := n.fsm.applied().Members[r.Node]; !ok && n.IsLeader() {
 		return fmt.Errorf("%s: %w", op, ErrUnknownMember)
 	}
 	ctx, cancel := n.writeCtx(ctx)

@@ -210,6 +210,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 			if dns.UDPAddr() == nil {
 				return errors.New("dns server is not serving")
 			}
+			if node.Replaying() {
+				return errors.New("replaying the raft log: serving the restored state until caught up")
+			}
 			return nil
 		},
 		WriteTimeout:  writeTimeout(d.rt),
