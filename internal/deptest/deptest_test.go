@@ -38,6 +38,7 @@ var allow = map[string][]string{
 	"e2e":                   {"*"},
 	"e2e/faults":            {"*"},
 	"internal/deptest":      {},
+	"internal/docstest":     {"policy", "config"},
 	"internal/testutil":     {"*", "internal/testutil/..."},
 	"internal/testutil/...": {"*", "internal/testutil", "internal/testutil/..."},
 }
