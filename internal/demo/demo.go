@@ -67,6 +67,11 @@ type Options struct {
 	// ControlAddr is the host:port of the break/heal endpoint; "" means
 	// DefaultControlAddr. Port 0 picks a free port (see Info.ControlURL).
 	ControlAddr string
+	// RandomPorts puts the nodes' DNS, API and Raft listeners on free
+	// ports (tests); otherwise node N (1-3) answers DNS on 127.0.0.1:530N
+	// and its API on 127.0.0.1:80N3 (8053, 8063, 8073), Raft one port
+	// above the API, so that the CLI's default --api reaches node1.
+	RandomPorts bool
 	// Logger receives the nodes' logs; nil discards them.
 	Logger *slog.Logger
 	// Ready, when set, is called once everything runs and the spec is
@@ -202,7 +207,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 			_ = os.RemoveAll(dir)
 		}
 	})
-	c, err := startCluster(ctx, dir, opts.Logger, r53)
+	c, err := startCluster(ctx, dir, opts.Logger, r53, opts.RandomPorts)
 	cleanups = append(cleanups, c.stop)
 	if err != nil {
 		return err
@@ -267,13 +272,19 @@ type cluster struct {
 // through it, and waits until every node sees three members and a leader.
 // With r53, every node runs Route 53 mode with those settings. The
 // returned cluster is never nil: stop it even after an error.
-func startCluster(ctx context.Context, dir string, logger *slog.Logger, r53 *config.Route53) (*cluster, error) {
+func startCluster(ctx context.Context, dir string, logger *slog.Logger, r53 *config.Route53, randomPorts bool) (*cluster, error) {
 	c := &cluster{}
 	for i, region := range Regions {
 		id := fmt.Sprintf("node%d", i+1)
+		dnsAddr, apiAddr, raftAddr := "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+		if !randomPorts {
+			dnsAddr = fmt.Sprintf("127.0.0.1:%d", 5301+i)
+			apiAddr = fmt.Sprintf("127.0.0.1:%d", 8053+10*i)
+			raftAddr = fmt.Sprintf("127.0.0.1:%d", 8054+10*i)
+		}
 		rt := config.Runtime{
 			NodeID: id, Region: region, DataDir: filepath.Join(dir, id),
-			DNSAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
+			DNSAddr: dnsAddr, APIAddr: apiAddr, RaftAddr: raftAddr,
 			LogLevel: slog.LevelInfo, LogFormat: "text",
 		}
 		if i == 0 {

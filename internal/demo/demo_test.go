@@ -158,7 +158,7 @@ func TestRun(t *testing.T) {
 		done = make(chan error, 1)
 		go func() {
 			done <- Run(ctx, Options{
-				Out: &out, BackendPort: freePort(t), ControlAddr: "127.0.0.1:0", Route53: true,
+				Out: &out, BackendPort: freePort(t), ControlAddr: "127.0.0.1:0", Route53: true, RandomPorts: true,
 				Logger: testutil.Logger(t, slog.LevelWarn),
 				Ready:  func(i Info) { info = i; close(ready) },
 			})
@@ -389,7 +389,7 @@ func TestRun_InterruptedWhileStarting(t *testing.T) {
 	ready := false
 	stop := time.AfterFunc(300*time.Millisecond, cancel)
 	defer stop.Stop()
-	err := Run(ctx, Options{BackendPort: freePort(t), ControlAddr: "127.0.0.1:0", Ready: func(Info) { ready = true }})
+	err := Run(ctx, Options{BackendPort: freePort(t), ControlAddr: "127.0.0.1:0", RandomPorts: true, Ready: func(Info) { ready = true }})
 	if err != nil {
 		t.Fatalf("Run interrupted = %v, want nil", err)
 	}
