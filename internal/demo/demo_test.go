@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -69,24 +68,6 @@ func TestBreak_UnknownRegion(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `"mars-1"`) {
 		t.Fatalf("Break(mars-1) = %v, want an unknown region error", err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // freePort returns a port that is free on 127.0.0.11 at the moment.
@@ -146,7 +127,7 @@ func TestRun(t *testing.T) {
 		t.Skip("starts three nodes")
 	}
 	var (
-		out    syncBuffer
+		out    testutil.SyncBuffer
 		info   Info
 		ready  = make(chan struct{})
 		ctx    context.Context
