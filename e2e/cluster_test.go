@@ -190,6 +190,36 @@ func waitSpecVersion(t testing.TB, ps []*proc, v uint64) {
 	}, "spec version %d on every node", v)
 }
 
+// startNodes starts one "detour server" process per config file in cfgs
+// (node1 bootstraps, the others join it), each on free loopback ports with
+// its data under dir, and waits until all are members and agree on a
+// leader, which it returns with the procs. Clients of the procs send token.
+func startNodes(tb testing.TB, bin, dir string, cfgs []string, token string) ([]*proc, *proc) {
+	tb.Helper()
+	var ps []*proc
+	for i, cfg := range cfgs {
+		id := fmt.Sprintf("node%d", i+1)
+		args := []string{"--config", cfg, "--dns-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0"}
+		if i == 0 {
+			args = append(args, "--bootstrap")
+		} else {
+			args = append(args, "--join", ps[0].apiAddr)
+		}
+		p := startServer(tb, bin, id, filepath.Join(dir, id), args...)
+		p.token = token
+		if i == 0 {
+			testutil.WaitFor(tb, 15*time.Second, func() bool { return p.client(tb).Ready(tb.Context()) == nil }, "node1 ready")
+		}
+		ps = append(ps, p)
+	}
+	last := ps[len(ps)-1]
+	testutil.WaitFor(tb, 30*time.Second, func() bool {
+		ms, err := last.client(tb).Members(tb.Context())
+		return err == nil && len(ms) == len(ps)
+	}, "%d members", len(ps))
+	return ps, waitLeader(tb, ps)
+}
+
 func queryA(t testing.TB, addr, name string) string {
 	t.Helper()
 	m := new(dns.Msg)

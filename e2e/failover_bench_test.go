@@ -19,7 +19,7 @@ import (
 //
 // (make bench-failover). It reports p50, p99 and max in ms.
 func BenchmarkFailoverConvergence(b *testing.B) {
-	fc := startFailoverCluster(b)
+	fc := startCluster(b, clusterOptions{})
 	us := fc.backends[0]
 	www := "www.example.test."
 	const interval = 500 * time.Millisecond
@@ -60,6 +60,14 @@ func BenchmarkFailoverConvergence(b *testing.B) {
 		b.StartTimer()
 	}
 	b.StopTimer()
+	reportLatencies(b, lat)
+	b.Logf("failover convergence over %d trials: %v", len(lat), lat)
+}
+
+// reportLatencies sorts lat and reports its p50, p99 and max in ms as
+// metrics of b.
+func reportLatencies(b *testing.B, lat []time.Duration) {
+	b.Helper()
 	slices.Sort(lat)
 	pct := func(p float64) float64 {
 		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
@@ -67,5 +75,4 @@ func BenchmarkFailoverConvergence(b *testing.B) {
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
-	b.Logf("failover convergence over %d trials: %v", len(lat), lat)
 }

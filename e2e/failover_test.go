@@ -34,12 +34,23 @@ type failoverCluster struct {
 	procs    []*proc
 	backends []*backend // us-east-1, eu-west-1, ap-south-1
 	sources  []netip.Addr
+	cfgs     []string // each node's config file, by index of procs
 }
 
-// startFailoverCluster starts the backends (skipping the test when port
-// 18080 is taken on one of their addresses), the three nodes, and applies
-// the example spec.
-func startFailoverCluster(tb testing.TB) *failoverCluster {
+// clusterOptions says how startCluster sets the nodes up.
+type clusterOptions struct {
+	// spec is applied once the cluster has a leader; nil applies the
+	// example spec.
+	spec []byte
+	// auth writes the read, operate and admin tokens into every node's
+	// config; clients of the procs then use the admin token.
+	auth bool
+}
+
+// startCluster starts the backends (skipping the test when port 18080 is
+// taken on one of their addresses), the three nodes, and applies the spec
+// of opts.
+func startCluster(tb testing.TB, opts clusterOptions) *failoverCluster {
 	tb.Helper()
 	bs, err := startBackends(tb)
 	if errors.Is(err, errPortTaken) {
@@ -50,37 +61,49 @@ func startFailoverCluster(tb testing.TB) *failoverCluster {
 	}
 	fc := &failoverCluster{bin: buildDetour(tb), backends: bs}
 	dir := tb.TempDir()
-	any0 := []string{"--dns-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0"}
+	auth, token := "", ""
+	if opts.auth {
+		auth, token = authConfig(tb, dir), adminToken
+	}
 	for i := range 3 {
 		id := fmt.Sprintf("node%d", i+1)
 		src := netip.AddrFrom4([4]byte{127, 0, 0, byte(21 + i)})
 		fc.sources = append(fc.sources, src)
 		cfg := filepath.Join(dir, id+".yaml")
-		if err := os.WriteFile(cfg, fmt.Appendf(nil, "probe:\n  source_address: %s\n", src), 0o600); err != nil {
+		body := fmt.Sprintf("probe:\n  source_address: %s\n%s", src, auth)
+		if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 			tb.Fatal(err)
 		}
-		args := append([]string{"--config", cfg}, any0...)
-		if i == 0 {
-			args = append(args, "--bootstrap")
-		} else {
-			args = append(args, "--join", fc.procs[0].apiAddr)
-		}
-		p := startServer(tb, fc.bin, id, filepath.Join(dir, id), args...)
-		if i == 0 {
-			testutil.WaitFor(tb, 15*time.Second, func() bool { return p.client(tb).Ready(tb.Context()) == nil }, "node1 ready")
-		}
-		fc.procs = append(fc.procs, p)
+		fc.cfgs = append(fc.cfgs, cfg)
 	}
-	testutil.WaitFor(tb, 30*time.Second, func() bool {
-		ms, err := fc.procs[2].client(tb).Members(tb.Context())
-		return err == nil && len(ms) == 3
-	}, "three members")
-	waitLeader(tb, fc.procs)
-	if _, err := fc.procs[1].client(tb).ApplySpec(tb.Context(), exampleYAML(tb), false); err != nil {
-		tb.Fatalf("apply the example spec: %v", err)
+	fc.procs, _ = startNodes(tb, fc.bin, dir, fc.cfgs, token)
+	spec, what := opts.spec, "spec"
+	if spec == nil {
+		spec, what = exampleYAML(tb), "example spec"
+	}
+	if _, err := fc.procs[1].client(tb).ApplySpec(tb.Context(), spec, false); err != nil {
+		tb.Fatalf("apply the %s: %v", what, err)
 	}
 	waitSpecVersion(tb, fc.procs, 1)
 	return fc
+}
+
+// authConfig writes the token files of the operator test into dir and
+// returns the node-config "auth" block naming them.
+func authConfig(tb testing.TB, dir string) string {
+	tb.Helper()
+	secrets := map[string]string{"viewer": readToken, "oncall": operateToken, "cluster": adminToken}
+	roles := map[string]string{"viewer": "read", "oncall": "operate", "cluster": "admin"}
+	var auth strings.Builder
+	auth.WriteString("auth:\n  node_token: cluster\n  tokens:\n")
+	for _, name := range []string{"viewer", "oncall", "cluster"} {
+		f := filepath.Join(dir, name+".token")
+		if err := os.WriteFile(f, []byte(secrets[name]+"\n"), 0o600); err != nil {
+			tb.Fatal(err)
+		}
+		fmt.Fprintf(&auth, "    - {name: %s, role: %s, secret_file: %s}\n", name, roles[name], f)
+	}
+	return auth.String()
 }
 
 func exampleYAML(tb testing.TB) []byte {
@@ -198,7 +221,7 @@ func TestProcesses_Failover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs three server processes; skipped with -short")
 	}
-	fc := startFailoverCluster(t)
+	fc := startCluster(t, clusterOptions{})
 	us, eu, ap := fc.backends[0], fc.backends[1], fc.backends[2]
 	www, apiPool, all := "www.example.test.", "api.example.test.", "all.example.test."
 	// The failover pool: interval 500ms, fall 3, rise 2.

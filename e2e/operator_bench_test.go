@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"slices"
 	"testing"
 	"time"
 
@@ -18,7 +17,7 @@ import (
 //
 // It reports p50, p99 and max in ms.
 func BenchmarkManualFailover(b *testing.B) {
-	fc, _ := startAuthCluster(b, exampleYAML(b))
+	fc := startCluster(b, clusterOptions{auth: true})
 	fc.converge(b, time.Now(), 20*time.Second, www, usEast)
 	op := fc.follower(b).client(b).WithToken(operateToken)
 	var lat []time.Duration
@@ -35,12 +34,6 @@ func BenchmarkManualFailover(b *testing.B) {
 		b.StartTimer()
 	}
 	b.StopTimer()
-	slices.Sort(lat)
-	pct := func(p float64) float64 {
-		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
-	}
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
-	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+	reportLatencies(b, lat)
 	b.Logf("manual failover through a follower, %d trials: %v", len(lat), lat)
 }

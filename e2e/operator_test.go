@@ -3,10 +3,6 @@ package e2e
 import (
 	"bytes"
 	"errors"
-	"fmt"
-	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -26,67 +22,6 @@ const (
 )
 
 const www = "www.example.test."
-
-// startAuthCluster is startFailoverCluster with API tokens in every
-// node's config. Clients of the returned procs use the admin token.
-func startAuthCluster(t testing.TB, spec []byte) (*failoverCluster, []string) {
-	t.Helper()
-	bs, err := startBackends(t)
-	if errors.Is(err, errPortTaken) {
-		t.Skipf("the example spec probes port %d on 127.0.0.11-13, which is in use here (%v): skipping", backendPort, err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	fc := &failoverCluster{bin: buildDetour(t), backends: bs}
-	dir := t.TempDir()
-	secrets := map[string]string{"viewer": readToken, "oncall": operateToken, "cluster": adminToken}
-	roles := map[string]string{"viewer": "read", "oncall": "operate", "cluster": "admin"}
-	var auth strings.Builder
-	auth.WriteString("auth:\n  node_token: cluster\n  tokens:\n")
-	for _, name := range []string{"viewer", "oncall", "cluster"} {
-		f := filepath.Join(dir, name+".token")
-		if err := os.WriteFile(f, []byte(secrets[name]+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&auth, "    - {name: %s, role: %s, secret_file: %s}\n", name, roles[name], f)
-	}
-	var cfgs []string
-	any0 := []string{"--dns-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0"}
-	for i := range 3 {
-		id := fmt.Sprintf("node%d", i+1)
-		src := netip.AddrFrom4([4]byte{127, 0, 0, byte(21 + i)})
-		fc.sources = append(fc.sources, src)
-		cfg := filepath.Join(dir, id+".yaml")
-		body := fmt.Sprintf("probe:\n  source_address: %s\n%s", src, auth.String())
-		if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfgs = append(cfgs, cfg)
-		args := append([]string{"--config", cfg}, any0...)
-		if i == 0 {
-			args = append(args, "--bootstrap")
-		} else {
-			args = append(args, "--join", fc.procs[0].apiAddr)
-		}
-		p := startServer(t, fc.bin, id, filepath.Join(dir, id), args...)
-		p.token = adminToken
-		if i == 0 {
-			testutil.WaitFor(t, 15*time.Second, func() bool { return p.client(t).Ready(t.Context()) == nil }, "node1 ready")
-		}
-		fc.procs = append(fc.procs, p)
-	}
-	testutil.WaitFor(t, 30*time.Second, func() bool {
-		ms, err := fc.procs[2].client(t).Members(t.Context())
-		return err == nil && len(ms) == 3
-	}, "three members")
-	waitLeader(t, fc.procs)
-	if _, err := fc.procs[1].client(t).ApplySpec(t.Context(), spec, false); err != nil {
-		t.Fatalf("apply the spec: %v", err)
-	}
-	waitSpecVersion(t, fc.procs, 1)
-	return fc, cfgs
-}
 
 // withFailback returns the example spec with www's failback set.
 func withFailback(t testing.TB, mode string) []byte {
@@ -156,7 +91,8 @@ func TestProcesses_Operator(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs three server processes; skipped with -short")
 	}
-	fc, cfgs := startAuthCluster(t, withFailback(t, "3s"))
+	fc := startCluster(t, clusterOptions{spec: withFailback(t, "3s"), auth: true})
+	cfgs := fc.cfgs
 	usEastB := fc.backends[0]
 	euWestB := fc.backends[1]
 	fc.converge(t, time.Now(), 20*time.Second, www, usEast)

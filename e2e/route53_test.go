@@ -111,26 +111,7 @@ func TestProcesses_Route53(t *testing.T) {
 `, std.URL()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var ps []*proc
-	for i := range 3 {
-		id := fmt.Sprintf("node%d", i+1)
-		args := []string{"--config", cfg, "--dns-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0"}
-		if i == 0 {
-			args = append(args, "--bootstrap")
-		} else {
-			args = append(args, "--join", ps[0].apiAddr)
-		}
-		p := startServer(t, bin, id, filepath.Join(dir, id), args...)
-		if i == 0 {
-			testutil.WaitFor(t, 15*time.Second, func() bool { return p.client(t).Ready(t.Context()) == nil }, "node1 ready")
-		}
-		ps = append(ps, p)
-	}
-	testutil.WaitFor(t, 30*time.Second, func() bool {
-		ms, err := ps[2].client(t).Members(t.Context())
-		return err == nil && len(ms) == 3
-	}, "three members")
-	leader := waitLeader(t, ps)
+	ps, leader := startNodes(t, bin, dir, []string{cfg, cfg, cfg}, "")
 
 	spec := exampleYAML(t)
 	for _, ins := range []struct{ after, block string }{
