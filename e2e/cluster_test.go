@@ -1,17 +1,13 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +16,7 @@ import (
 
 	"github.com/detour-dns/detour/api"
 	"github.com/detour-dns/detour/internal/testutil"
+	"github.com/detour-dns/detour/internal/testutil/proctest"
 )
 
 // buildDetour builds the binary once per test.
@@ -41,65 +38,33 @@ type proc struct {
 	apiAddr, raftAddr, dnsAddr string // bound addresses, from the "node running" log record
 	token                      string // sent by client; "" for none
 	cmd                        *exec.Cmd
-	done                       chan struct{}
-	mu                         sync.Mutex
-	log                        bytes.Buffer
+	done                       <-chan struct{}
+	log                        testutil.SyncBuffer
 }
 
-func (p *proc) logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.String()
-}
+func (p *proc) logs() string { return p.log.String() }
 
 // startServer runs "detour server" with args and waits for its
 // "node running" log record.
 func startServer(t testing.TB, bin, id, dir string, args ...string) *proc {
 	t.Helper()
-	p := &proc{id: id, dir: dir, done: make(chan struct{})}
+	p := &proc{id: id, dir: dir}
 	full := append([]string{"server", "--node-id", id, "--region", "region-" + id, "--data-dir", dir,
 		"--log-format", "json", "--log-level", "info"}, args...)
 	p.cmd = exec.Command(bin, full...)
-	stderr, err := p.cmd.StderrPipe()
+	pr, err := proctest.Start(p.cmd, &p.log, "node running")
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", id, err)
 	}
+	p.done = pr.Done()
 	t.Cleanup(func() { p.kill(syscall.SIGKILL) })
-	running := make(chan map[string]any, 1)
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Bytes()
-			p.mu.Lock()
-			p.log.Write(line)
-			p.log.WriteByte('\n')
-			p.mu.Unlock()
-			var rec map[string]any
-			if json.Unmarshal(line, &rec) == nil && rec["msg"] == "node running" {
-				select {
-				case running <- rec:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-		p.cmd.Wait()
-	}()
-	select {
-	case rec := <-running:
-		p.apiAddr, _ = rec["api"].(string)
-		p.raftAddr, _ = rec["raft_addr"].(string)
-		p.dnsAddr, _ = rec["dns_addr"].(string)
-	case <-p.done:
-		t.Fatalf("%s exited before running:\n%s", id, p.logs())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s did not start:\n%s", id, p.logs())
+	rec, err := pr.WaitRunning(30 * time.Second)
+	if err != nil {
+		t.Fatalf("%s %v:\n%s", id, err, p.logs())
 	}
+	p.apiAddr, _ = rec["api"].(string)
+	p.raftAddr, _ = rec["raft_addr"].(string)
+	p.dnsAddr, _ = rec["dns_addr"].(string)
 	return p
 }
 

@@ -1,12 +1,9 @@
 package faults
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +16,7 @@ import (
 
 	"github.com/detour-dns/detour/api"
 	"github.com/detour-dns/detour/internal/testutil"
+	"github.com/detour-dns/detour/internal/testutil/proctest"
 	"github.com/detour-dns/detour/route53/route53test"
 )
 
@@ -62,8 +60,8 @@ type node struct {
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
-	done   chan struct{} // closed when the current process has exited
-	log    bytes.Buffer  // every process's stderr, in order
+	done   <-chan struct{}     // closed when the current process has exited
+	log    testutil.SyncBuffer // every process's stderr, in order
 	starts int
 
 	// serving is true while clients should get answers from this node:
@@ -76,11 +74,7 @@ func (n *node) apiURL() string  { return fmt.Sprintf("http://%s:%d", n.ip, apiPo
 func (n *node) dnsAddr() string { return fmt.Sprintf("%s:%d", n.ip, dnsPort) }
 
 // logs returns the node's stderr so far.
-func (n *node) logs() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.log.String()
-}
+func (n *node) logs() string { return n.log.String() }
 
 // start runs the process in its namespace and waits for its "node
 // running" log record (not for readiness).
@@ -96,47 +90,19 @@ func (n *node) start(t testing.TB, bin string) {
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=standin", "AWS_SECRET_ACCESS_KEY=standin",
 		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent",
 		"AWS_PROFILE=", "AWS_ENDPOINT_URL_ROUTE_53=")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
+	n.mu.Lock()
+	n.starts++
+	fmt.Fprintf(&n.log, "---- start %d of %s\n", n.starts, n.id)
+	pr, err := proctest.Start(cmd, &n.log, "node running")
+	if err == nil {
+		n.cmd, n.done = cmd, pr.Done()
 	}
-	if err := cmd.Start(); err != nil {
+	n.mu.Unlock()
+	if err != nil {
 		t.Fatalf("start %s: %v", n.id, err)
 	}
-	done := make(chan struct{})
-	n.mu.Lock()
-	n.cmd, n.done = cmd, done
-	n.starts++
-	fmt.Fprintf(&n.log, "---- start %d of %s (pid %d)\n", n.starts, n.id, cmd.Process.Pid)
-	n.mu.Unlock()
-	running := make(chan struct{}, 1)
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Bytes()
-			n.mu.Lock()
-			n.log.Write(line)
-			n.log.WriteByte('\n')
-			n.mu.Unlock()
-			var rec map[string]any
-			if json.Unmarshal(line, &rec) == nil && rec["msg"] == "node running" {
-				select {
-				case running <- struct{}{}:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-		_ = cmd.Wait()
-	}()
-	select {
-	case <-running:
-	case <-done:
-		t.Fatalf("%s exited before running:\n%s", n.id, n.logs())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s did not start in 30s:\n%s", n.id, n.logs())
+	if _, err := pr.WaitRunning(30 * time.Second); err != nil {
+		t.Fatalf("%s %v:\n%s", n.id, err, n.logs())
 	}
 }
 
