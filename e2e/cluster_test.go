@@ -185,6 +185,17 @@ func startNodes(tb testing.TB, bin, dir string, cfgs []string, token string) ([]
 	return ps, waitLeader(tb, ps)
 }
 
+// others returns the procs of ps other than x, in order.
+func others(ps []*proc, x *proc) []*proc {
+	var out []*proc
+	for _, p := range ps {
+		if p != x {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 func queryA(t testing.TB, addr, name string) string {
 	t.Helper()
 	m := new(dns.Msg)
@@ -241,12 +252,7 @@ func TestProcesses_ThreeNodeCluster(t *testing.T) {
 	// writes.
 	start := time.Now()
 	leader.kill(syscall.SIGKILL)
-	var survivors []*proc
-	for _, p := range ps {
-		if p != leader {
-			survivors = append(survivors, p)
-		}
-	}
+	survivors := others(ps, leader)
 	newLeader := waitLeader(t, survivors)
 	t.Logf("leader %s killed; %s leads after %s", leader.id, newLeader.id, time.Since(start))
 	changed := filepath.Join(dir, "changed.yaml")

@@ -211,12 +211,7 @@ func TestProcesses_Route53(t *testing.T) {
 	testutil.WaitFor(t, 15*time.Second, func() bool { return std.HeldChanges() == 1 }, "the leader's failback batch in flight")
 	start := time.Now()
 	leader.kill(syscall.SIGKILL)
-	var survivors []*proc
-	for _, p := range ps {
-		if p != leader {
-			survivors = append(survivors, p)
-		}
-	}
+	survivors := others(ps, leader)
 	newLeader := waitLeader(t, survivors)
 	testutil.WaitFor(t, 15*time.Second, func() bool { return std.HeldChanges() == 2 }, "the new leader's batch in flight beside the old one")
 	t.Logf("leader %s killed with a batch in flight; %s leads and sent its own batch after %s", leader.id, newLeader.id, time.Since(start))
