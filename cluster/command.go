@@ -64,6 +64,10 @@ type applySpecCmd struct {
 type upsertMemberCmd struct {
 	Member policy.Member `json:"member"`
 	At     time.Time     `json:"at,omitzero"`
+	// IfPresent updates the member only while the state still records it:
+	// a leader syncing a member's vote must not bring back a member that
+	// a removal forgot in the meantime.
+	IfPresent bool `json:"if_present,omitempty"`
 }
 
 // removeMemberCmd is the payload of removeMemberType.

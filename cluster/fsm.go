@@ -159,6 +159,9 @@ func applyUpsertMember(next *policy.State, index uint64, payload []byte) any {
 	if c.Member.ID == "" {
 		return fmt.Errorf("upsert member: empty id")
 	}
+	if _, ok := next.Members[c.Member.ID]; c.IfPresent && !ok {
+		return nil
+	}
 	next.UpsertMember(c.Member, c.At)
 	return nil
 }

@@ -564,3 +564,27 @@ func TestFSM_EndHoldShowsAppliedState(t *testing.T) {
 		t.Fatalf("after endHold: visible index %d, holding %v; want 1, false", got, f.holding())
 	}
 }
+
+// A vote sync (IfPresent) that lands after a removal forgot the member does
+// not bring it back; a plain upsert (a join) does add it.
+func TestFSM_UpsertMemberIfPresent(t *testing.T) {
+	f := newFSM(slog.New(slog.DiscardHandler))
+	m := policy.Member{ID: "n4", RaftAddr: "127.0.0.1:1", Voter: true}
+	applyCmd(t, f, 1, upsertMemberType, upsertMemberCmd{Member: m})
+	applyCmd(t, f, 2, removeMemberType, removeMemberCmd{ID: "n4"})
+	m.Voter = false
+	if resp := applyCmd(t, f, 3, upsertMemberType, upsertMemberCmd{Member: m, IfPresent: true}); resp != nil {
+		t.Fatalf("response = %v, want nil", resp)
+	}
+	if _, ok := f.applied().Members["n4"]; ok {
+		t.Fatal("a vote sync brought back a removed member")
+	}
+	applyCmd(t, f, 4, upsertMemberType, upsertMemberCmd{Member: m})
+	if got, ok := f.applied().Members["n4"]; !ok || got.Voter {
+		t.Fatalf("plain upsert: member %+v present %v, want present non-voter", got, ok)
+	}
+	applyCmd(t, f, 5, upsertMemberType, upsertMemberCmd{Member: policy.Member{ID: "n4", RaftAddr: "127.0.0.1:1", Voter: true}, IfPresent: true})
+	if got := f.applied().Members["n4"]; !got.Voter {
+		t.Fatal("IfPresent upsert of a present member did not update it")
+	}
+}

@@ -231,6 +231,13 @@ func (n *Node) Remove(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	// A leader elected a moment ago may not have applied its
+	// predecessor's last entries yet (a join's member record, say): read
+	// the state only after a barrier, or the member would be taken out of
+	// the configuration and stay recorded.
+	if err := waitFuture(ctx, r.Barrier(remaining(ctx))); err != nil {
+		return n.writeErr(op, err)
+	}
 	servers, err := n.configuration(ctx, r)
 	if err != nil {
 		return n.writeErr(op, err)
@@ -362,7 +369,7 @@ func (n *Node) syncVoters(ctx context.Context) error {
 			continue
 		}
 		m.Voter = voter[id]
-		if _, err := n.propose(ctx, "sync voters", upsertMemberType, upsertMemberCmd{Member: m, At: time.Now()}); err != nil {
+		if _, err := n.propose(ctx, "sync voters", upsertMemberType, upsertMemberCmd{Member: m, At: time.Now(), IfPresent: true}); err != nil {
 			return err
 		}
 	}
