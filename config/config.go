@@ -266,22 +266,15 @@ func (p *problems) Unwrap() []error { return p.errs }
 
 // Overlay sets in f every field that o sets.
 func (f *File) Overlay(o File) {
-	set := func(dst **string, src *string) {
-		if src != nil {
-			*dst = src
-		}
-	}
-	set(&f.NodeID, o.NodeID)
-	set(&f.Region, o.Region)
-	set(&f.DataDir, o.DataDir)
-	set(&f.DNSAddr, o.DNSAddr)
-	set(&f.APIAddr, o.APIAddr)
-	set(&f.APIAdvertise, o.APIAdvertise)
-	set(&f.RaftAddr, o.RaftAddr)
-	set(&f.RaftAdvertise, o.RaftAdvertise)
-	if o.Bootstrap != nil {
-		f.Bootstrap = o.Bootstrap
-	}
+	overlay(&f.NodeID, o.NodeID)
+	overlay(&f.Region, o.Region)
+	overlay(&f.DataDir, o.DataDir)
+	overlay(&f.DNSAddr, o.DNSAddr)
+	overlay(&f.APIAddr, o.APIAddr)
+	overlay(&f.APIAdvertise, o.APIAdvertise)
+	overlay(&f.RaftAddr, o.RaftAddr)
+	overlay(&f.RaftAdvertise, o.RaftAdvertise)
+	overlay(&f.Bootstrap, o.Bootstrap)
 	if o.Join != nil {
 		f.Join = o.Join
 	}
@@ -290,47 +283,34 @@ func (f *File) Overlay(o File) {
 			f.Raft = &RaftFile{}
 		}
 		r, s := f.Raft, o.Raft
-		for _, p := range []struct{ dst, src **policy.Duration }{
-			{&r.HeartbeatTimeout, &s.HeartbeatTimeout}, {&r.ElectionTimeout, &s.ElectionTimeout},
-			{&r.LeaderLeaseTimeout, &s.LeaderLeaseTimeout}, {&r.CommitTimeout, &s.CommitTimeout},
-			{&r.ApplyTimeout, &s.ApplyTimeout}, {&r.SnapshotInterval, &s.SnapshotInterval},
-			{&r.StoreTimeout, &s.StoreTimeout},
-		} {
-			if *p.src != nil {
-				*p.dst = *p.src
-			}
-		}
-		if s.SnapshotThreshold != nil {
-			r.SnapshotThreshold = s.SnapshotThreshold
-		}
-		if s.SnapshotRetain != nil {
-			r.SnapshotRetain = s.SnapshotRetain
-		}
+		overlay(&r.HeartbeatTimeout, s.HeartbeatTimeout)
+		overlay(&r.ElectionTimeout, s.ElectionTimeout)
+		overlay(&r.LeaderLeaseTimeout, s.LeaderLeaseTimeout)
+		overlay(&r.CommitTimeout, s.CommitTimeout)
+		overlay(&r.ApplyTimeout, s.ApplyTimeout)
+		overlay(&r.SnapshotInterval, s.SnapshotInterval)
+		overlay(&r.StoreTimeout, s.StoreTimeout)
+		overlay(&r.SnapshotThreshold, s.SnapshotThreshold)
+		overlay(&r.SnapshotRetain, s.SnapshotRetain)
 	}
 	if o.Log != nil {
 		if f.Log == nil {
 			f.Log = &LogFile{}
 		}
-		set(&f.Log.Level, o.Log.Level)
-		set(&f.Log.Format, o.Log.Format)
+		overlay(&f.Log.Level, o.Log.Level)
+		overlay(&f.Log.Format, o.Log.Format)
 	}
 	if o.Probe != nil {
 		if f.Probe == nil {
 			f.Probe = &ProbeFile{}
 		}
 		p, q := f.Probe, o.Probe
-		if q.Concurrency != nil {
-			p.Concurrency = q.Concurrency
-		}
+		overlay(&p.Concurrency, q.Concurrency)
 		if q.Canaries != nil {
 			p.Canaries = q.Canaries
 		}
-		if q.SourceAddress != nil {
-			p.SourceAddress = q.SourceAddress
-		}
-		if q.History != nil {
-			p.History = q.History
-		}
+		overlay(&p.SourceAddress, q.SourceAddress)
+		overlay(&p.History, q.History)
 	}
 	f.overlayRoute53(o)
 	overlayAuth(f, o)
@@ -597,4 +577,12 @@ func parseHostPort(s string) (hostPort, error) {
 		hp.unspecified = true
 	}
 	return hp, nil
+}
+
+// overlay sets *dst to src when src is set: a field given in an overlay
+// (a later file, a flag) wins over the one beneath it.
+func overlay[T any](dst **T, src *T) {
+	if src != nil {
+		*dst = src
+	}
 }

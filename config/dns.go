@@ -134,27 +134,17 @@ func overlayDNS(f *File, o File) {
 		f.DNS = &DNSFile{}
 	}
 	d, s := &f.DNS.DNSServerFile, &o.DNS.DNSServerFile
-	if s.Resolver != nil {
-		d.Resolver = s.Resolver
-	}
-	for _, p := range []struct{ dst, src **policy.Duration }{
-		{&d.FlattenMinRefresh, &s.FlattenMinRefresh}, {&d.FlattenMaxRefresh, &s.FlattenMaxRefresh},
-		{&d.FlattenMaxStale, &s.FlattenMaxStale}, {&d.TCPInitialTimeout, &s.TCPInitialTimeout},
-		{&d.TCPIdleTimeout, &s.TCPIdleTimeout}, {&d.TCPReadTimeout, &s.TCPReadTimeout},
-		{&d.TCPWriteTimeout, &s.TCPWriteTimeout},
-	} {
-		if *p.src != nil {
-			*p.dst = *p.src
-		}
-	}
-	for _, p := range []struct{ dst, src **int }{
-		{&d.MaxTCPConns, &s.MaxTCPConns}, {&d.MaxTCPConnsPerClient, &s.MaxTCPConnsPerClient},
-		{&d.TCPMaxQueries, &s.TCPMaxQueries},
-	} {
-		if *p.src != nil {
-			*p.dst = *p.src
-		}
-	}
+	overlay(&d.Resolver, s.Resolver)
+	overlay(&d.FlattenMinRefresh, s.FlattenMinRefresh)
+	overlay(&d.FlattenMaxRefresh, s.FlattenMaxRefresh)
+	overlay(&d.FlattenMaxStale, s.FlattenMaxStale)
+	overlay(&d.TCPInitialTimeout, s.TCPInitialTimeout)
+	overlay(&d.TCPIdleTimeout, s.TCPIdleTimeout)
+	overlay(&d.TCPReadTimeout, s.TCPReadTimeout)
+	overlay(&d.TCPWriteTimeout, s.TCPWriteTimeout)
+	overlay(&d.MaxTCPConns, s.MaxTCPConns)
+	overlay(&d.MaxTCPConnsPerClient, s.MaxTCPConnsPerClient)
+	overlay(&d.TCPMaxQueries, s.TCPMaxQueries)
 	if s.RateLimit == nil {
 		return
 	}
@@ -162,20 +152,13 @@ func overlayDNS(f *File, o File) {
 		d.RateLimit = &RateLimitFile{}
 	}
 	r, q := d.RateLimit, s.RateLimit
-	for _, p := range []struct{ dst, src **int }{
-		{&r.Rate, &q.Rate}, {&r.Slip, &q.Slip}, {&r.IPv4PrefixLength, &q.IPv4PrefixLength},
-		{&r.IPv6PrefixLength, &q.IPv6PrefixLength}, {&r.Buckets, &q.Buckets},
-	} {
-		if *p.src != nil {
-			*p.dst = *p.src
-		}
-	}
-	if q.Enabled != nil {
-		r.Enabled = q.Enabled
-	}
-	if q.LimitLoopback != nil {
-		r.LimitLoopback = q.LimitLoopback
-	}
+	overlay(&r.Rate, q.Rate)
+	overlay(&r.Slip, q.Slip)
+	overlay(&r.IPv4PrefixLength, q.IPv4PrefixLength)
+	overlay(&r.IPv6PrefixLength, q.IPv6PrefixLength)
+	overlay(&r.Buckets, q.Buckets)
+	overlay(&r.Enabled, q.Enabled)
+	overlay(&r.LimitLoopback, q.LimitLoopback)
 	if q.Exempt != nil {
 		r.Exempt = q.Exempt
 	}

@@ -77,30 +77,14 @@ func (f *File) overlayRoute53(o File) {
 		f.Route53 = &Route53File{}
 	}
 	r, s := f.Route53, o.Route53
-	if s.Enabled != nil {
-		r.Enabled = s.Enabled
-	}
-	if s.Endpoint != nil {
-		r.Endpoint = s.Endpoint
-	}
-	if s.Region != nil {
-		r.Region = s.Region
-	}
-	if s.Rate != nil {
-		r.Rate = s.Rate
-	}
-	if s.Burst != nil {
-		r.Burst = s.Burst
-	}
-	if s.MaxAttempts != nil {
-		r.MaxAttempts = s.MaxAttempts
-	}
-	if s.ResyncInterval != nil {
-		r.ResyncInterval = s.ResyncInterval
-	}
-	if s.PollInterval != nil {
-		r.PollInterval = s.PollInterval
-	}
+	overlay(&r.Enabled, s.Enabled)
+	overlay(&r.Endpoint, s.Endpoint)
+	overlay(&r.Region, s.Region)
+	overlay(&r.Rate, s.Rate)
+	overlay(&r.Burst, s.Burst)
+	overlay(&r.MaxAttempts, s.MaxAttempts)
+	overlay(&r.ResyncInterval, s.ResyncInterval)
+	overlay(&r.PollInterval, s.PollInterval)
 }
 
 // route53Runtime validates the route53 section (nil: disabled), reporting
