@@ -6,11 +6,15 @@
 # drives each with dnsperf for the same time and query mix (about 90% hits,
 # part of them on pool names, 5% NXDOMAIN, 5% NODATA) over UDP and TCP, and
 # prints QPS, queries per CPU-second of each server, mean latency, and the
-# ratios; then p99 latency at a fixed 20,000 queries/s.
+# ratios; then p99 latency at a fixed 20,000 queries/s, measured ROUNDS
+# times per server and transport, alternating which server goes first, and
+# reported as the median round (a tail at 0.1 ms moves with whatever else
+# the machine does in those seconds; one round can be off by 2x).
 #
 # Usage: bench/dns.sh   (env: DUR=10 seconds per run, CLIENTS=4 dnsperf
 #                       clients, THREADS=1 dnsperf threads, OUTSTANDING=200
-#                       queries in flight, FIXED_QPS=20000, NSD_SERVERS=1)
+#                       queries in flight, FIXED_QPS=20000, ROUNDS=5,
+#                       NSD_SERVERS=1, ONLY=fixed to skip the throughput runs)
 # detour uses GOMAXPROCS UDP sockets (SO_REUSEPORT); NSD_SERVERS=2 gives NSD
 # as many server processes on a 2-core machine.
 set -euo pipefail
@@ -20,6 +24,8 @@ CLIENTS=${CLIENTS:-4}
 THREADS=${THREADS:-1}       # dnsperf threads
 OUTSTANDING=${OUTSTANDING:-200}
 FIXED_QPS=${FIXED_QPS:-20000}
+ROUNDS=${ROUNDS:-5}
+ONLY=${ONLY:-}
 NSD_SERVERS=${NSD_SERVERS:-1} # NSD server processes (Debian's default is 1)
 DETOUR_ADDR=127.0.0.1
 NSD_ADDR=127.0.0.1
@@ -51,7 +57,7 @@ trap cleanup EXIT
 
 echo "building bench/dnsserve" >&2
 (cd "$ROOT" && go build -o "$WORK/dnsserve" ./bench/dnsserve)
-"$WORK/dnsserve" -spec "$SPEC" -addr "$DETOUR_ADDR:$DETOUR_PORT" -extra 10000 2>"$WORK/dnsserve.log" &
+"$WORK/dnsserve" -spec "$SPEC" -addr "$DETOUR_ADDR:$DETOUR_PORT" -extra 10000 ${DNSSERVE_ARGS:-} 2>"$WORK/dnsserve.log" &
 DETOUR_PID=$!
 PIDS+=("$DETOUR_PID")
 
@@ -64,6 +70,14 @@ wait_dns() { # wait_dns ADDR PORT
 	return 1
 }
 wait_dns "$DETOUR_ADDR" "$DETOUR_PORT"
+alive() { # alive PID NAME LOG: fail unless PID still runs (another server on the port answers too)
+	if ! kill -0 "$1" 2>/dev/null; then
+		echo "$2 exited (is its port taken?):" >&2
+		cat "$3" >&2
+		exit 1
+	fi
+}
+alive "$DETOUR_PID" dnsserve "$WORK/dnsserve.log"
 
 # NSD gets the very zone detour serves (pools as their current answers).
 dig @"$DETOUR_ADDR" -p "$DETOUR_PORT" example.test AXFR +nocmd +nostats +nocomments | awk '!seen[$0]++' >"$WORK/example.test.zone"
@@ -94,6 +108,7 @@ nsd -d -c "$WORK/nsd.conf" &
 NSD_PID=$!
 PIDS+=("$NSD_PID")
 wait_dns "$NSD_ADDR" "$NSD_PORT"
+alive "$NSD_PID" nsd "$WORK/nsd.log"
 
 # The query mix: 10,000 lines, deterministic.
 awk 'BEGIN {
@@ -152,42 +167,69 @@ fixed() {
 		awk '{a[NR] = $1; s += $1} END {i = int(NR * 0.99); if (i < 1) i = 1; printf "%.3f %.3f %d\n", a[i], s / NR, NR}'
 }
 
-echo "running: ${DUR}s per run, $CLIENTS clients, $THREADS dnsperf threads, $OUTSTANDING outstanding, same query file for both servers, NSD server-count $NSD_SERVERS, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "running: ${DUR}s per run, $CLIENTS clients, $THREADS dnsperf threads, $OUTSTANDING outstanding, same query file for both servers, NSD server-count $NSD_SERVERS, $ROUNDS fixed-rate rounds, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 declare -A R F
+if [ "$ONLY" != fixed ]; then
+	for mode in udp tcp; do
+		R[detour-$mode]=$(run detour "$DETOUR_PID" "$DETOUR_PORT" "$mode")
+		R[nsd-$mode]=$(run nsd "$NSD_PID" "$NSD_PORT" "$mode")
+	done
+fi
+# Fixed rate: ROUNDS rounds, the server going first alternating.
 for mode in udp tcp; do
-	R[detour-$mode]=$(run detour "$DETOUR_PID" "$DETOUR_PORT" "$mode")
-	R[nsd-$mode]=$(run nsd "$NSD_PID" "$NSD_PORT" "$mode")
-done
-for mode in udp tcp; do
-	F[detour-$mode]=$(fixed detour "$DETOUR_PORT" "$mode")
-	F[nsd-$mode]=$(fixed nsd "$NSD_PORT" "$mode")
-done
-
-echo
-echo "| transport | server | QPS | CPU s | queries per CPU-second | mean latency (ms) | lost |"
-echo "|---|---|---:|---:|---:|---:|---:|"
-for mode in udp tcp; do
-	for s in detour nsd; do
-		read -r qps cpu mean lost <<<"${R[$s-$mode]}"
-		awk -v m="$mode" -v s="$s" -v q="$qps" -v c="$cpu" -v l="$mean" -v x="$lost" -v d="$DUR" \
-			'BEGIN {printf "| %s | %s | %.0f | %.2f | %.0f | %.3f | %s |\n", m, s, q, c, (c > 0 ? q * d / c : 0), l, x}'
+	for r in $(seq "$ROUNDS"); do
+		if [ $((r % 2)) = 1 ]; then order="detour nsd"; else order="nsd detour"; fi
+		for s in $order; do
+			if [ "$s" = detour ]; then port=$DETOUR_PORT; else port=$NSD_PORT; fi
+			F[$s-$mode-$r]=$(fixed "$s" "$port" "$mode")
+		done
+		echo "round $r $mode: detour p99 $(echo "${F[detour-$mode-$r]}" | cut -d' ' -f1) ms, nsd p99 $(echo "${F[nsd-$mode-$r]}" | cut -d' ' -f1) ms" >&2
 	done
 done
+# median S MODE FIELD: the median over rounds of field FIELD (1 p99, 2 mean, 3 replies)
+median() {
+	local r
+	for r in $(seq "$ROUNDS"); do echo "${F[$1-$2-$r]}" | cut -d' ' -f"$3"; done |
+		sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'
+}
+
+if [ "$ONLY" != fixed ]; then
+	echo
+	echo "| transport | server | QPS | CPU s | queries per CPU-second | mean latency (ms) | lost |"
+	echo "|---|---|---:|---:|---:|---:|---:|"
+	for mode in udp tcp; do
+		for s in detour nsd; do
+			read -r qps cpu mean lost <<<"${R[$s-$mode]}"
+			awk -v m="$mode" -v s="$s" -v q="$qps" -v c="$cpu" -v l="$mean" -v x="$lost" -v d="$DUR" \
+				'BEGIN {printf "| %s | %s | %.0f | %.2f | %.0f | %.3f | %s |\n", m, s, q, c, (c > 0 ? q * d / c : 0), l, x}'
+		done
+	done
+	echo
+	echo "| transport | detour/NSD QPS | detour/NSD queries per CPU-second |"
+	echo "|---|---:|---:|"
+	for mode in udp tcp; do
+		read -r dq dc _ _ <<<"${R[detour-$mode]}"
+		read -r nq nc _ _ <<<"${R[nsd-$mode]}"
+		awk -v m="$mode" -v dq="$dq" -v dc="$dc" -v nq="$nq" -v nc="$nc" \
+			'BEGIN {printf "| %s | %.2f | %.2f |\n", m, dq / nq, (dc > 0 && nc > 0 ? (dq / dc) / (nq / nc) : 0)}'
+	done
+fi
 echo
-echo "| transport | detour/NSD QPS | detour/NSD queries per CPU-second |"
-echo "|---|---:|---:|"
-for mode in udp tcp; do
-	read -r dq dc _ _ <<<"${R[detour-$mode]}"
-	read -r nq nc _ _ <<<"${R[nsd-$mode]}"
-	awk -v m="$mode" -v dq="$dq" -v dc="$dc" -v nq="$nq" -v nc="$nc" \
-		'BEGIN {printf "| %s | %.2f | %.2f |\n", m, dq / nq, (dc > 0 && nc > 0 ? (dq / dc) / (nq / nc) : 0)}'
-done
-echo
-echo "| at $FIXED_QPS qps | server | p99 (ms) | mean (ms) | replies | detour/NSD p99 |"
+echo "| at $FIXED_QPS qps, median of $ROUNDS rounds | server | p99 (ms) | mean (ms) | replies | detour/NSD p99 |"
 echo "|---|---|---:|---:|---:|---:|"
 for mode in udp tcp; do
-	read -r dp99 dmean dn <<<"${F[detour-$mode]}"
-	read -r np99 nmean nn <<<"${F[nsd-$mode]}"
-	echo "| $mode | detour | $dp99 | $dmean | $dn | $(awk -v d="$dp99" -v n="$np99" 'BEGIN {printf "%.2f", (n > 0 ? d / n : 0)}') |"
-	echo "| $mode | nsd | $np99 | $nmean | $nn | |"
+	dp99=$(median detour "$mode" 1)
+	np99=$(median nsd "$mode" 1)
+	echo "| $mode | detour | $dp99 | $(median detour "$mode" 2) | $(median detour "$mode" 3) | $(awk -v d="$dp99" -v n="$np99" 'BEGIN {printf "%.2f", (n > 0 ? d / n : 0)}') |"
+	echo "| $mode | nsd | $np99 | $(median nsd "$mode" 2) | $(median nsd "$mode" 3) | |"
+done
+echo
+echo "| round | transport | detour p99 (ms) | nsd p99 (ms) | ratio |"
+echo "|---:|---|---:|---:|---:|"
+for mode in udp tcp; do
+	for r in $(seq "$ROUNDS"); do
+		d=$(echo "${F[detour-$mode-$r]}" | cut -d' ' -f1)
+		n=$(echo "${F[nsd-$mode-$r]}" | cut -d' ' -f1)
+		echo "| $r | $mode | $d | $n | $(awk -v d="$d" -v n="$n" 'BEGIN {printf "%.2f", (n > 0 ? d / n : 0)}') |"
+	done
 done

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 
 	"github.com/detour-dns/detour/policy"
@@ -442,24 +441,18 @@ func listenUDP(ctx context.Context, addr string, n int) ([]*net.UDPConn, error) 
 }
 
 // serveUDP reads batches of queries from one socket and writes batches of
-// replies.
+// replies (see udpio_linux.go).
 func (s *Server) serveUDP(conn *net.UDPConn) {
 	defer s.wg.Done()
-	pc := ipv4.NewPacketConn(conn)
-	in := make([]ipv4.Message, udpBatch)
-	out := make([]ipv4.Message, udpBatch)
-	for i := range in {
-		in[i].Buffers = [][]byte{make([]byte, 4096)}
-		out[i].Buffers = [][]byte{make([]byte, 4096)}
-	}
-	bufs := make([][]byte, udpBatch)
-	for i := range bufs {
-		bufs[i] = out[i].Buffers[0]
+	b, err := newUDPIO(conn, udpBatch, 4096)
+	if err != nil {
+		s.log.Error("dns: udp", "err", err)
+		return
 	}
 	for {
-		n, err := pc.ReadBatch(in, 0)
+		n, err := b.read()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if isClosed(err) {
 				return
 			}
 			s.log.Warn("dns: udp read", "err", err)
@@ -471,33 +464,37 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 		}
 		k := 0
 		for i := range n {
-			remote := addrPort(in[i].Addr)
-			r := s.handler.handleRaw(in[i].Buffers[0][:in[i].N], remote, true, bufs[k])
-			if r.out == nil {
+			pkt, remote := b.query(i)
+			r := s.handler.handleRaw(pkt, remote, true, b.scratch(k))
+			if len(r.out) == 0 {
 				continue
 			}
 			if s.rrl != nil {
-				if r.out = s.rrl.apply(r.out, r.class, remote.Addr(), now); r.out == nil {
+				if r.out = s.rrl.apply(r.out, r.class, remote.Addr(), now); len(r.out) == 0 {
 					continue
 				}
 			}
-			out[k].Buffers[0] = r.out
-			out[k].Addr = in[i].Addr
+			b.setReply(k, i, r.out)
 			k++
 		}
-		for sent := 0; sent < k; {
-			m, err := pc.WriteBatch(out[sent:k], 0)
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				s.log.Warn("dns: udp write", "err", err)
-				break
+		if k == 0 {
+			continue
+		}
+		skipped, err := b.flush(k)
+		for _, e := range skipped {
+			s.log.Debug("dns: udp reply not sent", "to", e.to.String(), "err", e.err)
+		}
+		if err != nil {
+			if isClosed(err) {
+				return
 			}
-			sent += m
+			s.log.Warn("dns: udp write", "err", err)
 		}
 	}
 }
+
+// isClosed reports whether err says the socket was closed.
+func isClosed(err error) bool { return errors.Is(err, net.ErrClosed) }
 
 func addrPort(a net.Addr) netip.AddrPort {
 	switch a := a.(type) {
