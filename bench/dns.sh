@@ -14,7 +14,10 @@
 # Usage: bench/dns.sh   (env: DUR=10 seconds per run, CLIENTS=4 dnsperf
 #                       clients, THREADS=1 dnsperf threads, OUTSTANDING=200
 #                       queries in flight, FIXED_QPS=20000, ROUNDS=5,
-#                       NSD_SERVERS=1, ONLY=fixed to skip the throughput runs)
+#                       NSD_SERVERS=1, ONLY=fixed to skip the throughput runs,
+#                       PERF=1 to count context switches, DNSSERVE_ARGS for
+#                       bench/dnsserve's flags, DNSSERVE_BIN for a dnsserve
+#                       built from another commit)
 # detour uses GOMAXPROCS UDP sockets (SO_REUSEPORT); NSD_SERVERS=2 gives NSD
 # as many server processes on a 2-core machine.
 set -euo pipefail
@@ -26,6 +29,7 @@ OUTSTANDING=${OUTSTANDING:-200}
 FIXED_QPS=${FIXED_QPS:-20000}
 ROUNDS=${ROUNDS:-5}
 ONLY=${ONLY:-}
+PERF=${PERF:-} # 1: count the servers' context switches at the fixed rate (needs perf)
 NSD_SERVERS=${NSD_SERVERS:-1} # NSD server processes (Debian's default is 1)
 DETOUR_ADDR=127.0.0.1
 NSD_ADDR=127.0.0.1
@@ -44,6 +48,7 @@ need() { # need BINARY PACKAGE
 need dnsperf dnsperf
 need nsd nsd
 need dig bind9-dnsutils
+[ "$PERF" = 1 ] && need perf linux-perf
 export PATH=$PATH:/usr/sbin
 
 WORK=$(mktemp -d)
@@ -55,8 +60,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "building bench/dnsserve" >&2
-(cd "$ROOT" && go build -o "$WORK/dnsserve" ./bench/dnsserve)
+if [ -n "${DNSSERVE_BIN:-}" ]; then # a bench/dnsserve built from another commit, to compare
+	cp "$DNSSERVE_BIN" "$WORK/dnsserve"
+else
+	echo "building bench/dnsserve" >&2
+	(cd "$ROOT" && go build -o "$WORK/dnsserve" ./bench/dnsserve)
+fi
 "$WORK/dnsserve" -spec "$SPEC" -addr "$DETOUR_ADDR:$DETOUR_PORT" -extra 10000 ${DNSSERVE_ARGS:-} 2>"$WORK/dnsserve.log" &
 DETOUR_PID=$!
 PIDS+=("$DETOUR_PID")
@@ -160,11 +169,28 @@ run() {
 	echo "$qps $(awk -v t=$((after - before)) -v h="$TCK" 'BEGIN {print t / h}') $mean $lost"
 }
 
-# fixed NAME PORT MODE: p99 and mean (ms) at FIXED_QPS
+# fixed NAME PORT MODE PID: "p99 mean replies cpu_us cs" at FIXED_QPS:
+# p99 and mean latency (ms), replies, the server's CPU time per reply
+# (µs) and, with PERF=1, its context switches per reply (else "-").
 fixed() {
-	dnsperf -m "$3" -s 127.0.0.1 -p "$2" -d "$WORK/queries.txt" -l "$DUR" -Q "$FIXED_QPS" -c "$CLIENTS" -v 2>/dev/null |
+	local before after out cs=- pids perf_pid p99 mean n
+	before=$(cpu_ticks "$4")
+	if [ "$PERF" = 1 ]; then
+		pids=$(descendants "$4" | paste -sd,)
+		perf stat -x, -e context-switches -p "$pids" -o "$WORK/perf.txt" -- sleep "$DUR" 2>/dev/null &
+		perf_pid=$!
+	fi
+	out=$(dnsperf -m "$3" -s 127.0.0.1 -p "$2" -d "$WORK/queries.txt" -l "$DUR" -Q "$FIXED_QPS" -c "$CLIENTS" -v 2>/dev/null |
 		awk '/^> / {print $NF * 1000}' | sort -n |
-		awk '{a[NR] = $1; s += $1} END {i = int(NR * 0.99); if (i < 1) i = 1; printf "%.3f %.3f %d\n", a[i], s / NR, NR}'
+		awk '{a[NR] = $1; s += $1} END {i = int(NR * 0.99); if (i < 1) i = 1; printf "%.3f %.3f %d\n", a[i], s / NR, NR}')
+	after=$(cpu_ticks "$4")
+	if [ "$PERF" = 1 ]; then
+		wait "$perf_pid"
+		cs=$(awk -F, '/context-switches/ {print $1; exit}' "$WORK/perf.txt")
+	fi
+	read -r p99 mean n <<<"$out"
+	awk -v p="$p99" -v m="$mean" -v n="$n" -v t=$((after - before)) -v h="$TCK" -v cs="$cs" \
+		'BEGIN {printf "%s %s %d %.1f %s\n", p, m, n, (n > 0 ? t / h / n * 1e6 : 0), (cs == "-" || n == 0 ? "-" : sprintf("%.2f", cs / n))}'
 }
 
 echo "running: ${DUR}s per run, $CLIENTS clients, $THREADS dnsperf threads, $OUTSTANDING outstanding, same query file for both servers, NSD server-count $NSD_SERVERS, $ROUNDS fixed-rate rounds, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
@@ -180,13 +206,14 @@ for mode in udp tcp; do
 	for r in $(seq "$ROUNDS"); do
 		if [ $((r % 2)) = 1 ]; then order="detour nsd"; else order="nsd detour"; fi
 		for s in $order; do
-			if [ "$s" = detour ]; then port=$DETOUR_PORT; else port=$NSD_PORT; fi
-			F[$s-$mode-$r]=$(fixed "$s" "$port" "$mode")
+			if [ "$s" = detour ]; then port=$DETOUR_PORT pid=$DETOUR_PID; else port=$NSD_PORT pid=$NSD_PID; fi
+			F[$s-$mode-$r]=$(fixed "$s" "$port" "$mode" "$pid")
 		done
 		echo "round $r $mode: detour p99 $(echo "${F[detour-$mode-$r]}" | cut -d' ' -f1) ms, nsd p99 $(echo "${F[nsd-$mode-$r]}" | cut -d' ' -f1) ms" >&2
 	done
 done
-# median S MODE FIELD: the median over rounds of field FIELD (1 p99, 2 mean, 3 replies)
+# median S MODE FIELD: the median over rounds of field FIELD (1 p99, 2 mean,
+# 3 replies, 4 CPU µs per reply, 5 context switches per reply)
 median() {
 	local r
 	for r in $(seq "$ROUNDS"); do echo "${F[$1-$2-$r]}" | cut -d' ' -f"$3"; done |
@@ -215,13 +242,13 @@ if [ "$ONLY" != fixed ]; then
 	done
 fi
 echo
-echo "| at $FIXED_QPS qps, median of $ROUNDS rounds | server | p99 (ms) | mean (ms) | replies | detour/NSD p99 |"
-echo "|---|---|---:|---:|---:|---:|"
+echo "| at $FIXED_QPS qps, median of $ROUNDS rounds | server | p99 (ms) | mean (ms) | replies | CPU µs per reply | context switches per reply | detour/NSD p99 |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|"
 for mode in udp tcp; do
 	dp99=$(median detour "$mode" 1)
 	np99=$(median nsd "$mode" 1)
-	echo "| $mode | detour | $dp99 | $(median detour "$mode" 2) | $(median detour "$mode" 3) | $(awk -v d="$dp99" -v n="$np99" 'BEGIN {printf "%.2f", (n > 0 ? d / n : 0)}') |"
-	echo "| $mode | nsd | $np99 | $(median nsd "$mode" 2) | $(median nsd "$mode" 3) | |"
+	echo "| $mode | detour | $dp99 | $(median detour "$mode" 2) | $(median detour "$mode" 3) | $(median detour "$mode" 4) | $(median detour "$mode" 5) | $(awk -v d="$dp99" -v n="$np99" 'BEGIN {printf "%.2f", (n > 0 ? d / n : 0)}') |"
+	echo "| $mode | nsd | $np99 | $(median nsd "$mode" 2) | $(median nsd "$mode" 3) | $(median nsd "$mode" 4) | $(median nsd "$mode" 5) | |"
 done
 echo
 echo "| round | transport | detour p99 (ms) | nsd p99 (ms) | ratio |"
