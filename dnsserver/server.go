@@ -482,7 +482,7 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 		}
 		skipped, err := b.flush(k)
 		for _, e := range skipped {
-			s.log.Debug("dns: udp reply not sent", "to", e.to.String(), "err", e.err)
+			s.log.Debug("dns: udp reply not sent", "to", e.to, "err", e.err)
 		}
 		if err != nil {
 			if isClosed(err) {
