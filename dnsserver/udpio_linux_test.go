@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 )
 
@@ -147,5 +148,24 @@ func TestUDPIO_BatchAndRefusedReply(t *testing.T) {
 	srv.Close()
 	if _, err := b.read(); !isClosed(err) {
 		t.Errorf("read after close: %v, want net.ErrClosed", err)
+	}
+}
+
+// A server on IPv6 loopback: replies go back to the sender's sockaddr_in6,
+// over UDP as over TCP.
+func TestServer_IPv6Loopback(t *testing.T) {
+	if ln, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback}); err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	} else {
+		ln.Close()
+	}
+	s := startServer(t, newTestSource(exampleState(exampleSpec(), 7)), Config{Addr: "[::1]:0"})
+	for _, network := range []string{"udp", "tcp"} {
+		m := new(dns.Msg)
+		m.SetQuestion("www.example.test.", dns.TypeA)
+		r := exchange(t, s, network, m)
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || r.Answer[0].String() != "www.example.test.\t20\tIN\tA\t127.0.0.11" {
+			t.Errorf("%s: rcode %d, answer %v; want www.example.test. A 127.0.0.11", network, r.Rcode, r.Answer)
+		}
 	}
 }
