@@ -578,8 +578,9 @@ func (s *Server) serveConn(c net.Conn, ip netip.Addr) {
 		c.Close()
 	}()
 	remote := addrPort(c.RemoteAddr())
-	br := bufio.NewReaderSize(c, 4096)
-	bw := bufio.NewWriterSize(c, 8192)
+	rw := streamIO(c)
+	br := bufio.NewReaderSize(rw, 4096)
+	bw := bufio.NewWriterSize(rw, 8192)
 	pkt := make([]byte, 512) // grows to the largest query seen
 	scratch := make([]byte, 4096)
 	var lenb [2]byte
