@@ -40,34 +40,13 @@ func streamIO(c net.Conn) io.ReadWriter {
 	return s
 }
 
+// read and write are the RawConn callbacks (see rawCall).
 func (s *rawStream) read(fd uintptr) bool {
-	for {
-		r, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, fd,
-			uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)), 0, 0, 0)
-		switch e {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
-		s.n, s.errno = int(r), e
-		return true
-	}
+	return rawCall(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)), 0, &s.n, &s.errno)
 }
 
 func (s *rawStream) write(fd uintptr) bool {
-	for {
-		r, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd,
-			uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)), unix.MSG_NOSIGNAL, 0, 0)
-		switch e {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
-		s.n, s.errno = int(r), e
-		return true
-	}
+	return rawCall(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)), unix.MSG_NOSIGNAL, &s.n, &s.errno)
 }
 
 // Read reads what has arrived, waiting for something if nothing has;

@@ -104,32 +104,32 @@ func newUDPIO(conn *net.UDPConn, size, bufSize int) (*udpIO, error) {
 
 // recvmmsg is the RawConn.Read callback: false means "empty, wait".
 func (b *udpIO) recvmmsg(fd uintptr) bool {
-	for {
-		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd,
-			uintptr(unsafe.Pointer(&b.in[0])), uintptr(len(b.in)), unix.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
-		b.got, b.errno = int(r), e
-		return true
-	}
+	return rawCall(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), uintptr(len(b.in)),
+		unix.MSG_DONTWAIT, &b.got, &b.errno)
 }
 
 // sendmmsg is the RawConn.Write callback: false means "full, wait".
 func (b *udpIO) sendmmsg(fd uintptr) bool {
+	return rawCall(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.out[b.sendFrom])), uintptr(b.sendTo-b.sendFrom),
+		unix.MSG_DONTWAIT, &b.got, &b.errno)
+}
+
+// rawCall makes a system call that cannot block (the socket is
+// non-blocking) for a RawConn callback, without entering the runtime's
+// syscall state. It retries on EINTR and returns false on EAGAIN, so
+// that RawConn waits in the poller and calls again; otherwise it stores
+// the result and the error (0 for none) and returns true. The buffers
+// that the arguments point to are held by the caller's struct.
+func rawCall(trap, fd, a2, a3, flags uintptr, n *int, errno *unix.Errno) bool {
 	for {
-		r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd,
-			uintptr(unsafe.Pointer(&b.out[b.sendFrom])), uintptr(b.sendTo-b.sendFrom), unix.MSG_DONTWAIT, 0, 0)
+		r, _, e := unix.RawSyscall6(trap, fd, a2, a3, flags, 0, 0)
 		switch e {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
 			return false
 		}
-		b.got, b.errno = int(r), e
+		*n, *errno = int(r), e
 		return true
 	}
 }
