@@ -23,7 +23,7 @@ import (
 // context switches: the p99 at 20,000 queries/s was 1.6-1.8x NSD's, and
 // a bare Go echo server showed the same gap. A non-blocking recvmmsg or
 // sendmmsg never blocks, so it has no need of that state: issued with
-// RawSyscall the same loop answers with a p99 below NSD's (see
+// RawSyscall the same loop answers with NSD's p99 (see
 // docs/performance.md). The calls return in microseconds; a full batch
 // of 32 datagrams is the longest they hold the thread.
 
